@@ -1,0 +1,83 @@
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, permissions
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from fees_app.api.serializers import (
+    FeeCalculateInputSerializer,
+    FeeQuoteSerializer,
+    FeeScheduleSerializer,
+    FeeStatsSerializer,
+    LedgerEntrySerializer,
+)
+from fees_app.models import FeeSchedule, FeeType, LedgerEntry
+from fees_app.selectors import fee_stats
+from fees_app.services import fee_quote
+from registry_site.permissions import TokenHasScope
+from registry_site.roles import is_moderator
+
+# Fee types whose units are a number of bytes; the others are charged per operation.
+SIZE_FEE_TYPES = {FeeType.REGISTRATION, FeeType.STORAGE, FeeType.UPDATE}
+
+
+class FeeCalculateView(APIView):
+    """Quote a fee: the amount, the formula inputs and the schedule version used."""
+
+    permission_classes = [permissions.AllowAny, TokenHasScope]
+    required_scopes = {"post": "read"}
+
+    @extend_schema(request=FeeCalculateInputSerializer, responses=FeeQuoteSerializer)
+    def post(self, request):
+        data = FeeCalculateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fee_type = data.validated_data["fee_type"]
+        units = data.validated_data.get("units")
+        if units is None:
+            units = data.validated_data["size_bytes"] if fee_type in SIZE_FEE_TYPES else 1
+        schedule, quote = fee_quote(fee_type=fee_type, units=units)
+        return Response(FeeQuoteSerializer({
+            "fee_type": fee_type, "method": schedule.method, "units": quote.units,
+            "base_fee": schedule.base_fee, "unit_fee": schedule.unit_fee,
+            "min_fee": schedule.min_fee, "max_fee": schedule.max_fee,
+            "step_size": schedule.step_size, "amount": quote.amount,
+            "schedule_version": schedule.version,
+        }).data)
+
+
+@extend_schema(parameters=[OpenApiParameter("history", bool, description="All versions.")])
+class FeeScheduleListView(generics.ListAPIView):
+    """Active fee schedules, or every version with ``?history=1``."""
+
+    serializer_class = FeeScheduleSerializer
+    permission_classes = [permissions.AllowAny, TokenHasScope]
+    pagination_class = None
+
+    def get_queryset(self):
+        schedules = FeeSchedule.objects.order_by("fee_type", "-version")
+        if self.request.query_params.get("history") in {"1", "true", "yes"}:
+            return schedules
+        return schedules.active()
+
+
+class FeeStatsView(APIView):
+    """Fees collected: everyone's for moderators, the caller's own otherwise."""
+
+    permission_classes = [permissions.IsAuthenticated, TokenHasScope]
+
+    @extend_schema(responses=FeeStatsSerializer)
+    def get(self, request):
+        user = None if is_moderator(request.user) else request.user
+        return Response(FeeStatsSerializer(fee_stats(user=user)).data)
+
+
+class LedgerListView(generics.ListAPIView):
+    """The caller's ledger, newest first."""
+
+    serializer_class = LedgerEntrySerializer
+    permission_classes = [permissions.IsAuthenticated, TokenHasScope]
+
+    def get_queryset(self):
+        return (
+            LedgerEntry.objects.filter(account__user=self.request.user)
+            .select_related("schedule").order_by("-created_at", "-id")
+        )

@@ -1,0 +1,83 @@
+"""The fee formulas of SPEC 4.1, as pure integer functions."""
+
+from dataclasses import dataclass
+
+
+class FeeMethod:
+    FIXED = "fixed"
+    LINEAR = "linear"
+    LOGARITHMIC = "logarithmic"
+    STEP = "step"
+
+
+MAX_UNIT_FEE = 1_000_000
+
+
+@dataclass(frozen=True)
+class FeeTerms:
+    method: str
+    base_fee: int
+    unit_fee: int
+    min_fee: int
+    max_fee: int
+    step_size: int = 1000
+
+
+@dataclass(frozen=True)
+class FeeQuote:
+    units: int
+    raw_amount: int
+    amount: int
+
+
+def integer_ln(units: int) -> int:
+    """An integer approximation of ln(units): bit length times ln 2 (0.693), at least 1."""
+    if units <= 1:
+        return 1
+    return max(1, (units.bit_length() * 693) // 1000)
+
+
+def schedule_errors(terms: FeeTerms) -> dict[str, str]:
+    """Why a schedule is invalid, keyed by field; empty when it is valid."""
+    errors = {}
+    if terms.method not in {FeeMethod.FIXED, FeeMethod.LINEAR, FeeMethod.LOGARITHMIC,
+                            FeeMethod.STEP}:
+        errors["method"] = "Must be one of fixed, linear, logarithmic, step."
+    for field in ("base_fee", "unit_fee", "min_fee", "max_fee"):
+        value = getattr(terms, field)
+        if isinstance(value, bool) or not isinstance(value, int):
+            errors[field] = "Must be an integer."
+        elif value < 0:
+            errors[field] = "Must be at least 0."
+    if isinstance(terms.step_size, bool) or not isinstance(terms.step_size, int):
+        errors["step_size"] = "Must be an integer."
+    elif terms.step_size < 1:
+        errors["step_size"] = "Must be at least 1."
+    if errors:
+        return errors
+    if terms.unit_fee > MAX_UNIT_FEE:
+        errors["unit_fee"] = f"Must be at most {MAX_UNIT_FEE:,}."
+    if terms.min_fee > terms.max_fee:
+        errors["min_fee"] = "Must not exceed max_fee."
+    elif not terms.min_fee <= terms.base_fee <= terms.max_fee:
+        errors["base_fee"] = "Must lie between min_fee and max_fee."
+    return errors
+
+
+def calculate_fee(terms: FeeTerms, units: int) -> FeeQuote:
+    """Raw amount by method, then clamped: min(max(raw, min_fee), max_fee)."""
+    if units < 0:
+        raise ValueError("units must be >= 0")
+    if terms.method == FeeMethod.FIXED:
+        units = 1
+        raw = terms.base_fee
+    elif terms.method == FeeMethod.LINEAR:
+        raw = terms.base_fee + terms.unit_fee * units
+    elif terms.method == FeeMethod.LOGARITHMIC:
+        raw = terms.base_fee + terms.unit_fee * integer_ln(units)
+    elif terms.method == FeeMethod.STEP:
+        steps = -(-units // terms.step_size)  # ceil without floats
+        raw = terms.base_fee + terms.unit_fee * steps
+    else:
+        raise ValueError(f"unknown fee method {terms.method!r}")
+    return FeeQuote(units=units, raw_amount=raw, amount=min(max(raw, terms.min_fee), terms.max_fee))

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class GovernanceAppConfig(AppConfig):
+    name = "governance_app"
+    verbose_name = "Governance"

@@ -1,0 +1,56 @@
+from rest_framework import serializers
+
+from registry_site.models import ApiToken, AuditEvent, Scope
+
+
+class TokenCreateInputSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=4096, style={"input_type": "password"})
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=Scope.choices), required=False, max_length=10
+    )
+    expires_in = serializers.IntegerField(min_value=1, required=False)
+    name = serializers.CharField(max_length=100, required=False, default="")
+
+
+class TokenCreatedSerializer(serializers.ModelSerializer):
+    token = serializers.CharField(help_text="The secret; shown only in this response.")
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "token", "name", "scopes", "expires_at"]
+        read_only_fields = fields
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    is_active = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "scopes", "created_at", "expires_at", "revoked_at",
+                  "last_used_at", "is_active"]
+        read_only_fields = fields
+
+
+class RevokedCountSerializer(serializers.Serializer):
+    revoked = serializers.IntegerField()
+
+
+class ParameterSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    value = serializers.IntegerField()
+    default = serializers.IntegerField()
+    minimum = serializers.IntegerField()
+    maximum = serializers.IntegerField()
+    description = serializers.CharField()
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", default=None)
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "created_at", "actor", "action", "target_type", "target_id", "ip",
+                  "details", "prev_hash", "hash"]
+        read_only_fields = fields

@@ -1,0 +1,106 @@
+"""Domain errors and the one exception handler that turns every error into one shape.
+
+Every API error answers ``{"detail": "...", "code": "..."}``; invalid input adds ``fields``,
+a mapping of field name to messages.
+"""
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+
+class DomainError(Exception):
+    """A business rule refused the operation; services raise these, never HTTP errors."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    code = "invalid"
+
+    def __init__(self, detail: str, *, code: str | None = None, **extra):
+        super().__init__(detail)
+        self.detail = detail
+        if code:
+            self.code = code
+        self.extra = extra
+
+    def as_dict(self) -> dict:
+        return {"detail": self.detail, "code": self.code, **self.extra}
+
+
+class InvalidInput(DomainError):
+    """Bad input for a field; ``fields`` maps field name to messages."""
+
+    def __init__(self, fields: dict[str, list[str] | str], detail: str = "Invalid input."):
+        normalized = {k: v if isinstance(v, list) else [v] for k, v in fields.items()}
+        super().__init__(detail, code="invalid", fields=normalized)
+
+
+class InsufficientFunds(DomainError):
+    status_code = status.HTTP_402_PAYMENT_REQUIRED
+    code = "insufficient_funds"
+
+
+class Forbidden(DomainError):
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "permission_denied"
+
+
+class NotFound(DomainError):
+    status_code = status.HTTP_404_NOT_FOUND
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "conflict"
+
+
+class Unavailable(DomainError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "unavailable"
+
+
+def _flatten(detail) -> dict | list | str:
+    if isinstance(detail, dict):
+        return {key: _flatten(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        flat = [_flatten(item) for item in detail]
+        # A list of plain messages stays a list; nested structures keep their shape.
+        return flat
+    return str(detail)
+
+
+def exception_handler(exc, context):
+    """DRF exception handler: domain errors and DRF errors in one shape."""
+    # Imported here: rest_framework.views loads the API settings, which import this module.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
+    if isinstance(exc, DomainError):
+        return Response(exc.as_dict(), status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "error_dict"):
+            fields = exc.message_dict
+        else:
+            fields = {"non_field_errors": exc.messages}
+        exc = exceptions.ValidationError(fields)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        response.data = {"detail": "Invalid input.", "code": "invalid", "fields": _flatten(fields)}
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+        if isinstance(code, (dict, list)):
+            code = "error"
+        response.data = {"detail": str(detail), "code": code}
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            response.data["retry_after"] = int(exc.wait)
+    return response

@@ -1,0 +1,94 @@
+"""Client address, IP allow-list and request size limit."""
+
+import ipaddress
+
+from django.conf import settings
+from django.http import JsonResponse
+
+from registry_site.audit import audit_record, reset_client_ip, set_client_ip
+
+
+def client_ip(request) -> str | None:
+    """The client's address: the connection's, or the one the trusted proxies saw.
+
+    With N trusted proxies, the Nth address from the right of X-Forwarded-For was added by the
+    outermost trusted proxy; anything left of it may be forged by the client.
+    """
+    remote = request.META.get("REMOTE_ADDR")
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if proxies:
+        forwarded = [
+            part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+            if part.strip()
+        ]
+        if len(forwarded) >= proxies:
+            remote = forwarded[-proxies]
+    try:
+        return str(ipaddress.ip_address(remote)) if remote else None
+    except ValueError:
+        return None
+
+
+class ClientIPMiddleware:
+    """Puts the client address on the request and in the audit context."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.client_ip = client_ip(request)
+        token = set_client_ip(request.client_ip)
+        try:
+            return self.get_response(request)
+        finally:
+            reset_client_ip(token)
+
+
+class IPAllowListMiddleware:
+    """When IP_ALLOWLIST is set, only those ranges reach /api/ and /admin/."""
+
+    guarded_prefixes = ("/api/", "/admin/")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.networks = [ipaddress.ip_network(c, strict=False) for c in settings.IP_ALLOWLIST]
+
+    def __call__(self, request):
+        if self.networks and request.path.startswith(self.guarded_prefixes):
+            ip = request.client_ip
+            address = ipaddress.ip_address(ip) if ip else None
+            if address is None or not any(address in net for net in self.networks):
+                audit_record(action="security.ip_refused", ip=ip,
+                             details={"path": request.path, "method": request.method})
+                return JsonResponse(
+                    {"detail": "Your address is not on this registry's allow-list.",
+                     "code": "ip_not_allowed"},
+                    status=403,
+                )
+        return self.get_response(request)
+
+
+class RequestSizeLimitMiddleware:
+    """Refuses bodies over DATA_UPLOAD_MAX_MEMORY_SIZE before any view reads them.
+
+    Artifact uploads are exempt: they stream to storage and are bounded by max_model_size.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit and not request.path.endswith("/artifact/"):
+            return JsonResponse(
+                {"detail": f"Request body too large: {length} bytes, the limit is {limit}.",
+                 "code": "request_too_large"},
+                status=413,
+            )
+        return self.get_response(request)
+
+

@@ -1,0 +1,41 @@
+"""DRF permissions: token scopes and moderators."""
+
+from rest_framework import permissions
+
+from registry_site.models import ApiToken
+from registry_site.roles import is_moderator
+
+
+def required_scope(view, request) -> str | None:
+    """The scope a view needs: ``view.required_scopes`` maps action names (or "*") to scopes;
+    safe methods default to ``read``."""
+    mapping = getattr(view, "required_scopes", {}) or {}
+    action = getattr(view, "action", None) or request.method.lower()
+    if action in mapping:
+        return mapping[action]
+    if "*" in mapping:
+        return mapping["*"]
+    return "read" if request.method in permissions.SAFE_METHODS else None
+
+
+class TokenHasScope(permissions.BasePermission):
+    """A request made with a token must carry the scope the view needs; sessions are unscoped."""
+
+    message = "This token lacks the required scope."
+
+    def has_permission(self, request, view):
+        token = request.auth
+        if not isinstance(token, ApiToken):
+            return True
+        scope = required_scope(view, request)
+        if scope is None or scope in token.scopes:
+            return True
+        self.message = f"This token lacks the '{scope}' scope."
+        return False
+
+
+class IsModerator(permissions.BasePermission):
+    message = "Only moderators may do this."
+
+    def has_permission(self, request, view):
+        return is_moderator(request.user)
