@@ -1,0 +1,213 @@
+"""Registrations (one row per version of a named model), status history and usage."""
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+NAME_RE = r"^[a-z0-9][a-z0-9._-]{2,99}$"
+VERSION_RE = r"^[A-Za-z0-9.+_-]{1,64}$"
+HASH_RE = r"^[0-9a-f]{64}$"
+
+
+class Category(models.TextChoices):
+    NLP = "NLP", "NLP"
+    COMPUTER_VISION = "ComputerVision", "Computer vision"
+    SPEECH = "Speech", "Speech"
+    RECOMMENDATION = "Recommendation", "Recommendation"
+    TIME_SERIES = "TimeSeries", "Time series"
+    GENERATIVE = "Generative", "Generative"
+    OTHER = "Other", "Other"
+
+
+class Source(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    API = "api", "API"
+    WEB = "web", "Web page"
+    GOVERNANCE = "governance", "Governance"
+
+
+class Registration(models.Model):
+    """One version of a named model; ``(name, version)`` is unique."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        SUSPENDED = "suspended", "Suspended"
+        DEPRECATED = "deprecated", "Deprecated"
+
+    # Allowed moves: from status -> set of target statuses.
+    TRANSITIONS = {
+        Status.PENDING: {Status.APPROVED, Status.REJECTED},
+        Status.APPROVED: {Status.SUSPENDED, Status.DEPRECATED},
+        Status.SUSPENDED: {Status.APPROVED, Status.DEPRECATED},
+        Status.REJECTED: {Status.PENDING},
+        Status.DEPRECATED: set(),
+    }
+    # Moves the owner may make on their own model without being a moderator.
+    OWNER_TRANSITIONS = {
+        (Status.APPROVED, Status.DEPRECATED),
+        (Status.SUSPENDED, Status.DEPRECATED),
+    }
+
+    name = models.CharField(
+        max_length=100, validators=[RegexValidator(NAME_RE)],
+        help_text="3-100 chars: lowercase letters, digits, '-', '_', '.'; starts with a letter "
+                  "or digit.",
+    )
+    version = models.CharField(max_length=64, validators=[RegexValidator(VERSION_RE)])
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="registrations"
+    )
+    hash = models.CharField(max_length=64, validators=[RegexValidator(HASH_RE)])
+    description = models.TextField(blank=True, max_length=5000)
+    license = models.CharField(max_length=100, blank=True)
+    source_url = models.URLField(max_length=500, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    category = models.CharField(max_length=20, choices=Category.choices, default=Category.NLP)
+    architecture = models.CharField(max_length=100, blank=True)
+    input_shape = models.JSONField(default=list, blank=True)
+    output_shape = models.JSONField(default=list, blank=True)
+    size_bytes = models.BigIntegerField()
+    parameter_count = models.BigIntegerField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    registration_fee = models.BigIntegerField(default=0)
+    registered_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        # PostgreSQL-only GIN indexes (full-text search, tags) are created by a migration that
+        # skips other databases.
+        ordering = ["name", "-registered_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="registration_name_version"),
+            models.CheckConstraint(condition=Q(size_bytes__gte=0), name="registration_size"),
+            models.CheckConstraint(
+                condition=Q(parameter_count__gte=0), name="registration_parameter_count"
+            ),
+            models.CheckConstraint(
+                condition=Q(registration_fee__gte=0), name="registration_fee_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "approved", "rejected", "suspended",
+                                        "deprecated"]),
+                name="registration_status_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["name", "-registered_at"], name="reg_name_newest_idx"),
+            models.Index(fields=["status", "name"], name="reg_status_name_idx"),
+            models.Index(fields=["status", "-registered_at"], name="reg_status_newest_idx"),
+            models.Index(fields=["-registered_at"], name="reg_newest_idx"),
+            models.Index(fields=["category", "status"], name="reg_category_idx"),
+            models.Index(fields=["owner", "status"], name="reg_owner_idx"),
+            models.Index(fields=["license"], name="reg_license_idx"),
+            models.Index(fields=["size_bytes"], name="reg_size_idx"),
+            models.Index(fields=["parameter_count"], name="reg_params_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} {self.version}"
+
+
+class StatusChange(models.Model):
+    """One status change of a registration: from, to, who, through what, why, when."""
+
+    registration = models.ForeignKey(
+        Registration, on_delete=models.PROTECT, related_name="status_changes"
+    )
+    from_status = models.CharField(max_length=12, choices=Registration.Status.choices,
+                                   blank=True)
+    to_status = models.CharField(max_length=12, choices=Registration.Status.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    source = models.CharField(max_length=12, choices=Source.choices)
+    reason = models.TextField(blank=True, max_length=2000)
+    proposal_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["registration", "created_at"], name="status_change_reg_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.registration}: {self.from_status or '∅'} -> {self.to_status}"
+
+
+class UsageStats(models.Model):
+    """Running usage counters of one registration, moved only with F() expressions."""
+
+    registration = models.OneToOneField(
+        Registration, on_delete=models.PROTECT, related_name="usage", primary_key=True
+    )
+    total_executions = models.BigIntegerField(default=0)
+    successful_executions = models.BigIntegerField(default=0)
+    failed_executions = models.BigIntegerField(default=0)
+    total_fees_collected = models.BigIntegerField(default=0)
+    total_duration_us = models.BigIntegerField(default=0)
+    unique_users = models.BigIntegerField(default=0)
+    last_execution = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "usage stats"
+        indexes = [models.Index(fields=["-total_executions"], name="usage_executions_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(total_executions=F("successful_executions") + F("failed_executions")),
+                name="usage_counts_add_up",
+            ),
+        ]
+
+    def __str__(self):
+        return f"usage of {self.registration_id}"
+
+    @property
+    def avg_execution_time_us(self) -> int:
+        return self.total_duration_us // self.total_executions if self.total_executions else 0
+
+
+class ModelUser(models.Model):
+    """Who has executed a registration: one row per (registration, user), for unique_users."""
+
+    registration = models.ForeignKey(Registration, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    first_used_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["registration", "user"], name="model_user_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.user_id} used {self.registration_id}"
+
+
+def artifact_path(instance, filename):
+    return f"artifacts/{instance.registration.name}/{instance.registration.version}/{filename}"
+
+
+class Artifact(models.Model):
+    """The uploaded file of a registration, stored only after it passed the scan."""
+
+    registration = models.OneToOneField(
+        Registration, on_delete=models.PROTECT, related_name="artifact", primary_key=True
+    )
+    file = models.FileField(upload_to=artifact_path, max_length=300)
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField()
+    file_format = models.CharField(max_length=32, help_text="What the scanner found it to be.")
+    scan_summary = models.TextField(help_text="What the scanner checked and found.")
+    scanner = models.CharField(max_length=64, help_text="Scanner and version used.")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"artifact of {self.registration_id} ({self.file_format})"
