@@ -1,16 +1,28 @@
-"""The account page: balance, voting power, tokens and ledger."""
+"""Pages: the account, the proposals list, a new proposal, and a proposal with its vote form."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect, render
+from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from fees_app.models import LedgerEntry
-from fees_app.services import account_for
-from governance_app.forms import TokenForm
-from governance_app.selectors import voting_power_at
-from registry_site.errors import DomainError
+from fees_app.models import FeeType, LedgerEntry
+from fees_app.services import account_for, fee_quote
+from governance_app.filtersets import ProposalFilterSet
+from governance_app.forms import PROPOSAL_FORMS, CancelForm, TokenForm, VoteForm
+from governance_app.models import Proposal, ProposalState, ProposalType, Vote
+from governance_app.selectors import (
+    cancel_refusal,
+    payload_details,
+    proposals_for,
+    vote_refusal,
+    voting_power_at,
+)
+from governance_app.services import proposal_cancel, proposal_create, proposal_execute, vote_cast
+from registry_site.errors import DomainError, InvalidInput
 from registry_site.models import ApiToken
+from registry_site.parameters import get_parameter
 from registry_site.services import token_create, token_revoke, token_revoke_all
 
 NEW_TOKEN_SESSION_KEY = "new_token_secret"
@@ -65,3 +77,166 @@ def token_revoke_all_view(request):
     count = token_revoke_all(user=request.user)
     messages.success(request, f"{count} token(s) revoked.")
     return redirect("account")
+
+
+PAGE_SIZE = 25
+
+
+def proposal_list(request):
+    """All proposals, newest first, filtered by state and type; never counts the table."""
+    filterset = ProposalFilterSet(
+        request.GET or None, queryset=proposals_for(request.user, timezone.now())
+    )
+    page = _page_number(request)
+    rows = list(filterset.qs.order_by("-created_at", "-id")
+                [(page - 1) * PAGE_SIZE: page * PAGE_SIZE + 1])
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "governance_app/proposal_list.html", {
+        "filter": filterset,
+        "proposals": rows[:PAGE_SIZE],
+        "page": page,
+        "has_next": len(rows) > PAGE_SIZE,
+        "query": query.urlencode(),
+    })
+
+
+def _page_number(request) -> int:
+    try:
+        return min(max(int(request.GET.get("page", 1)), 1), 10_000)
+    except ValueError:
+        return 1
+
+
+@login_required
+def proposal_new(request):
+    """Step one: choose a type; step two: that type's form."""
+    proposal_type = request.POST.get("type") or request.GET.get("type")
+    form_class = PROPOSAL_FORMS.get(proposal_type)
+    _, fee = fee_quote(fee_type=FeeType.PROPOSAL, units=1)
+    context = {
+        "types": ProposalType.choices,
+        "voting_power": voting_power_at(request.user),
+        "min_voting_power": get_parameter("min_voting_power"),
+        "balance": account_for(request.user).balance,
+        "fee": fee.amount,
+        "voting_period_hours": get_parameter("voting_period_seconds") // 3600,
+    }
+    if form_class is None:
+        return render(request, "governance_app/proposal_choose.html", context)
+    form = form_class(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            proposal = proposal_create(
+                proposer=request.user, type=form.proposal_type,
+                title=form.cleaned_data["title"],
+                description=form.cleaned_data["description"], payload=form.payload(),
+            )
+        except InvalidInput as exc:
+            form.add_service_errors(exc)
+        except DomainError as exc:
+            form.add_error(None, exc.detail)
+        else:
+            messages.success(request, f"Proposal #{proposal.pk} created; voting is open until "
+                                      f"{proposal.voting_ends_at:%Y-%m-%d %H:%M} UTC.")
+            return redirect("proposal-detail", pk=proposal.pk)
+    context.update(form=form, proposal_type=form.proposal_type,
+                   type_label=ProposalType(form.proposal_type).label)
+    return render(request, "governance_app/proposal_new.html", context)
+
+
+def proposal_detail(request, pk: int):
+    """The proposal: payload, tallies, quorum, time left, and the vote form (POST votes)."""
+    now = timezone.now()
+    proposal = get_object_or_404(
+        Proposal.objects.with_state(now).select_related("proposer", "executed_by", "canceled_by"),
+        pk=pk,
+    )
+    user = request.user
+    vote_form = VoteForm(request.POST or None)
+    if request.method == "POST":
+        if not user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if vote_form.is_valid():
+            try:
+                vote = vote_cast(proposal=proposal, voter=user, **vote_form.cleaned_data)
+            except InvalidInput as exc:
+                for field, errors in exc.extra["fields"].items():
+                    for error in errors:
+                        vote_form.add_error(field if field in vote_form.fields else None, error)
+            except DomainError as exc:
+                messages.error(request, exc.detail)
+                return redirect("proposal-detail", pk=proposal.pk)
+            else:
+                messages.success(request, f"Your vote ({vote.choice}, weight {vote.weight:,}) "
+                                          "was recorded.")
+                return redirect("proposal-detail", pk=proposal.pk)
+
+    my_vote, weight, vote_blocked, cancel_allowed = None, 0, None, False
+    if user.is_authenticated:
+        my_vote = Vote.objects.filter(proposal=proposal, voter=user).first()
+        weight = voting_power_at(user, proposal.created_at)
+        vote_blocked = vote_refusal(proposal=proposal, voter=user, state=proposal.state,
+                                    weight=weight, has_voted=my_vote is not None)
+        others_voted = Vote.objects.filter(proposal=proposal).exclude(voter=user).exists()
+        cancel_allowed = cancel_refusal(proposal=proposal, user=user, state=proposal.state,
+                                        others_voted=others_voted) is None
+    cast = proposal.votes_cast_power
+    counted = proposal.votes_for + proposal.votes_abstain
+    return render(request, "governance_app/proposal_detail.html", {
+        "proposal": proposal,
+        "details": payload_details(proposal),
+        "tally_rows": [
+            ("For", "for", proposal.votes_for),
+            ("Against", "against", proposal.votes_against),
+            ("Abstain", "abstain", proposal.votes_abstain),
+        ],
+        "cast": cast,
+        "turnout_pct": _percent(cast, proposal.total_power_at_snapshot),
+        "quorum_counted": counted,
+        "quorum_progress": min(counted, proposal.quorum),
+        "quorum_pct": _percent(counted, proposal.quorum),
+        "my_vote": my_vote,
+        "weight": weight,
+        "vote_form": vote_form,
+        "vote_blocked": vote_blocked,
+        "can_execute": user.is_authenticated and proposal.state == ProposalState.PASSED,
+        "can_cancel": cancel_allowed,
+        "cancel_form": CancelForm(),
+        "votes": proposal.votes.select_related("voter").order_by("-created_at", "-id")[:100],
+        "now": now,
+    })
+
+
+def _percent(part: int, whole: int) -> int:
+    return min(100, part * 100 // whole) if whole else 0
+
+
+@login_required
+@require_POST
+def proposal_execute_view(request, pk: int):
+    proposal = get_object_or_404(Proposal, pk=pk)
+    try:
+        proposal = proposal_execute(proposal=proposal, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, f"Proposal #{proposal.pk} executed.")
+    return redirect("proposal-detail", pk=pk)
+
+
+@login_required
+@require_POST
+def proposal_cancel_view(request, pk: int):
+    proposal = get_object_or_404(Proposal, pk=pk)
+    form = CancelForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "A reason is required to cancel a proposal.")
+        return redirect("proposal-detail", pk=pk)
+    try:
+        proposal_cancel(proposal=proposal, actor=request.user, reason=form.cleaned_data["reason"])
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, f"Proposal #{pk} canceled.")
+    return redirect("proposal-detail", pk=pk)

@@ -1,13 +1,28 @@
+from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions
+from rest_framework import generics, mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from fees_app.services import account_for
-from governance_app.api.serializers import AccountSerializer
-from governance_app.selectors import voting_power_at
+from governance_app.api.serializers import (
+    AccountSerializer,
+    CancelInputSerializer,
+    ProposalCreateInputSerializer,
+    ProposalSerializer,
+    VoteInputSerializer,
+    VoteSerializer,
+)
+from governance_app.filtersets import ProposalFilterSet
+from governance_app.models import Proposal, Vote
+from governance_app.selectors import proposals_for, voting_power_at
+from governance_app.services import proposal_cancel, proposal_create, proposal_execute, vote_cast
 from registry_site.permissions import TokenHasScope
 from registry_site.roles import is_moderator
+from registry_site.throttling import ScopedRateThrottle
 
 
 class AccountView(APIView):
@@ -29,3 +44,79 @@ class AccountView(APIView):
             "groups": sorted(user.groups.values_list("name", flat=True)),
             "is_moderator": is_moderator(user),
         }).data)
+
+
+class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                      viewsets.GenericViewSet):
+    """Governance proposals: create, list, read, vote, execute, cancel."""
+
+    serializer_class = ProposalSerializer
+    filterset_class = ProposalFilterSet
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    ordering_fields = ["created_at", "voting_ends_at", "id"]
+    ordering = ["-created_at", "-id"]
+    lookup_value_regex = r"\d+"
+    required_scopes = {"create": "propose", "vote": "vote", "execute": "vote",
+                       "cancel": "propose"}
+    throttle_scope = "vote"
+
+    def get_queryset(self):
+        return proposals_for(self.request.user)
+
+    def get_throttles(self):
+        throttles = super().get_throttles()
+        if self.action == "vote":
+            throttles.append(ScopedRateThrottle())
+        return throttles
+
+    def _fresh(self, proposal):
+        return self.get_queryset().get(pk=proposal.pk)
+
+    @extend_schema(request=ProposalCreateInputSerializer, responses={201: ProposalSerializer})
+    def create(self, request):
+        data = ProposalCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        proposal = proposal_create(proposer=request.user, **data.validated_data)
+        return Response(self.get_serializer(self._fresh(proposal)).data,
+                        status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=VoteInputSerializer, responses={201: VoteSerializer})
+    @action(detail=True, methods=["post"])
+    def vote(self, request, pk=None):
+        """Cast your one vote; its weight is your voting power at the proposal's snapshot."""
+        proposal = self.get_object()
+        data = VoteInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        vote = vote_cast(proposal=proposal, voter=request.user, **data.validated_data)
+        return Response(VoteSerializer(vote).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=ProposalSerializer)
+    @action(detail=True, methods=["post"])
+    def execute(self, request, pk=None):
+        """Execute a passed proposal before its deadline; any signed-in user may."""
+        proposal = proposal_execute(proposal=self.get_object(), actor=request.user)
+        return Response(self.get_serializer(self._fresh(proposal)).data)
+
+    @extend_schema(request=CancelInputSerializer, responses=ProposalSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Cancel: the proposer while no one else has voted, a moderator before execution."""
+        data = CancelInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        proposal = proposal_cancel(proposal=self.get_object(), actor=request.user,
+                                   reason=data.validated_data["reason"])
+        return Response(self.get_serializer(self._fresh(proposal)).data)
+
+
+class ProposalVoteListView(generics.ListAPIView):
+    """The votes cast on one proposal, newest first."""
+
+    serializer_class = VoteSerializer
+    permission_classes = [permissions.IsAuthenticatedOrReadOnly, TokenHasScope]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Vote.objects.none()
+        proposal = get_object_or_404(Proposal.objects.only("pk"), pk=self.kwargs["pk"])
+        return (Vote.objects.filter(proposal=proposal).select_related("voter")
+                .order_by("-created_at", "-id"))

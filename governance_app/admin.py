@@ -1,0 +1,167 @@
+from django import forms
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from governance_app.models import Proposal, ProposalState, Vote, VotingPowerCheckpoint
+from governance_app.payloads import MAX_REASON_LENGTH
+from governance_app.services import MAX_VOTING_POWER, proposal_cancel, voting_power_grant
+from registry_site.admin import ReadOnlyAdmin
+from registry_site.errors import DomainError
+
+
+class CancelProposalsForm(forms.Form):
+    reason = forms.CharField(max_length=MAX_REASON_LENGTH, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class GrantPowerForm(forms.Form):
+    power = forms.IntegerField(min_value=0, max_value=MAX_VOTING_POWER,
+                               help_text="The new voting power, from now on (0 removes it).")
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class VotingPowerCheckpointAddForm(forms.ModelForm):
+    """The admin's "add" form: the service writes the checkpoint, effective now."""
+
+    power = forms.IntegerField(min_value=0, max_value=MAX_VOTING_POWER)
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+
+    class Meta:
+        model = VotingPowerCheckpoint
+        fields = ["user", "power", "reason"]
+
+
+def _intermediate_page(modeladmin, request, *, title, form, objects, action, submit):
+    return TemplateResponse(request, "admin/governance_app/confirm_action.html", {
+        **modeladmin.admin_site.each_context(request),
+        "title": title, "form": form, "objects": objects, "action": action, "submit": submit,
+        "opts": modeladmin.model._meta,
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+    })
+
+
+class StateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return ProposalState.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(state=self.value()) if self.value() else queryset
+
+
+class VoteInline(admin.TabularInline):
+    model = Vote
+    fields = ["voter", "choice", "weight", "reason", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("voter")
+
+
+@admin.register(Proposal)
+class ProposalAdmin(ReadOnlyAdmin):
+    """Proposals are created, voted on and executed through the services; here they are read
+    and, with a reason, canceled."""
+
+    list_display = ["id", "title", "type", "state", "proposer", "created_at", "voting_ends_at",
+                    "votes_for", "votes_against", "votes_abstain", "quorum"]
+    list_filter = [StateFilter, "type"]
+    search_fields = ["title", "proposer__username"]
+    list_select_related = ["proposer"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["type", "title", "description", "payload", "proposer", "state",
+                       "created_at", "voting_ends_at", "execution_deadline",
+                       "total_power_at_snapshot", "quorum", "votes_for", "votes_against",
+                       "votes_abstain", "executed_at", "executed_by", "execution_result",
+                       "canceled_at", "canceled_by", "cancel_reason"]
+    inlines = [VoteInline]
+    actions = ["cancel"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_state(timezone.now())
+
+    @admin.display(description="state", ordering="state")
+    def state(self, obj):
+        return obj.state
+
+    def has_change_permission(self, request, obj=None):
+        # Needed for the cancel action; every field stays read-only.
+        return request.user.has_perm("governance_app.change_proposal")
+
+    @admin.action(description="Cancel selected proposals…", permissions=["change"])
+    def cancel(self, request, queryset):
+        form = CancelProposalsForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return _intermediate_page(self, request, title="Cancel proposals", form=form,
+                                      objects=queryset, action="cancel",
+                                      submit="Cancel these proposals")
+        for proposal in queryset:
+            try:
+                proposal_cancel(proposal=proposal, actor=request.user,
+                                reason=form.cleaned_data["reason"])
+            except DomainError as exc:
+                self.message_user(request, f"#{proposal.pk}: {exc.detail}", messages.ERROR)
+            else:
+                self.message_user(request, f"#{proposal.pk} canceled.", messages.SUCCESS)
+        return None
+
+
+@admin.register(Vote)
+class VoteAdmin(ReadOnlyAdmin):
+    list_display = ["proposal", "voter", "choice", "weight", "created_at"]
+    list_filter = ["choice"]
+    search_fields = ["voter__username", "proposal__title"]
+    list_select_related = ["proposal", "voter"]
+    readonly_fields = ["proposal", "voter", "choice", "weight", "reason", "created_at"]
+
+
+@admin.register(VotingPowerCheckpoint)
+class VotingPowerCheckpointAdmin(ReadOnlyAdmin):
+    """Checkpoints are history: "add" and the grant action write a new one through the
+    service; none is ever edited or deleted."""
+
+    list_display = ["user", "power", "effective_from", "granted_by", "reason"]
+    search_fields = ["user__username", "reason"]
+    list_select_related = ["user", "granted_by"]
+    readonly_fields = ["user", "power", "effective_from", "granted_by", "reason"]
+    actions = ["grant"]
+
+    def has_add_permission(self, request):
+        return request.user.has_perm("governance_app.add_votingpowercheckpoint")
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = VotingPowerCheckpointAddForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        created = voting_power_grant(user=form.cleaned_data["user"],
+                                     power=form.cleaned_data["power"], actor=request.user,
+                                     reason=form.cleaned_data["reason"])
+        obj.pk = created.pk
+
+    @admin.action(description="Grant voting power to these users…", permissions=["add"])
+    def grant(self, request, queryset):
+        users = {cp.user_id: cp.user for cp in queryset.select_related("user")}.values()
+        form = GrantPowerForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return _intermediate_page(self, request, title="Grant voting power", form=form,
+                                      objects=queryset, action="grant", submit="Grant")
+        for user in users:
+            try:
+                voting_power_grant(user=user, power=form.cleaned_data["power"],
+                                   actor=request.user, reason=form.cleaned_data["reason"])
+            except DomainError as exc:
+                self.message_user(request, f"{user}: {exc.detail}", messages.ERROR)
+            else:
+                self.message_user(request, f"{user} now has {form.cleaned_data['power']} "
+                                           "voting power.", messages.SUCCESS)
+        return None
