@@ -71,11 +71,34 @@ def _flatten(detail) -> dict | list | str:
     return str(detail)
 
 
+def _audit_refusal(exc, context) -> None:
+    """Permission refusals and throttling are security events: one audit row per refusal
+    (throttling: the first refusal of each client's window, see registry_site.throttling)."""
+    from registry_site.audit import audit_record
+
+    request = context.get("request")
+    if request is None:
+        return
+    where = {"path": request.path, "method": request.method,
+             "view": type(context.get("view")).__name__}
+    if isinstance(exc, (exceptions.PermissionDenied, DjangoPermissionDenied, Forbidden)):
+        audit_record(action="security.permission_denied", actor=request.user,
+                     details={**where, "detail": str(getattr(exc, "detail", exc))})
+    elif isinstance(exc, exceptions.Throttled):
+        refusals = getattr(request, "throttle_refusals", [])
+        if any(refusal["audit"] for refusal in refusals):
+            audit_record(action="security.throttled", actor=request.user, details={
+                **where, "wait": exc.wait,
+                "limits": [{"scope": r["scope"], "rate": r["rate"]} for r in refusals],
+            })
+
+
 def exception_handler(exc, context):
     """DRF exception handler: domain errors and DRF errors in one shape."""
     # Imported here: rest_framework.views loads the API settings, which import this module.
     from rest_framework.views import exception_handler as drf_exception_handler
 
+    _audit_refusal(exc, context)
     if isinstance(exc, DomainError):
         return Response(exc.as_dict(), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):

@@ -54,7 +54,7 @@ class IPAllowListMiddleware:
         self.networks = [ipaddress.ip_network(c, strict=False) for c in settings.IP_ALLOWLIST]
 
     def __call__(self, request):
-        if self.networks and request.path.startswith(self.guarded_prefixes):
+        if self.networks and request.path_info.startswith(self.guarded_prefixes):
             ip = request.client_ip
             address = ipaddress.ip_address(ip) if ip else None
             if address is None or not any(address in net for net in self.networks):

@@ -243,6 +243,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": [
         "registry_site.throttling.AnonRateThrottle",
         "registry_site.throttling.UserRateThrottle",
+        "registry_site.throttling.ScopedRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": THROTTLE_RATES,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -266,6 +267,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # No badge from the public validator: the page loads nothing from other hosts.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 # Security headers. Production (DEBUG off) gets HTTPS-only cookies and HSTS.
@@ -303,5 +306,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # Artifact refusals are in the audit trail; the scanner's per-file notes are noise.
+        "picklescan": {"level": "ERROR"},
+    },
 }

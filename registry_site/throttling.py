@@ -1,24 +1,124 @@
-"""Rate limits on the shared cache, so every worker and host counts against one limit."""
+"""Rate limits on the shared cache, so every worker and host counts against one limit.
 
+DRF's stock throttles keep a list of timestamps and write it back with a plain get/set: two
+workers that read the same list at once both let a request through, so under load more than
+the limit passes. These throttles count with the cache's atomic ``add`` (creates the window)
+and ``incr`` (Redis INCR), so the Nth request of a window is refused whichever worker gets it.
+A window opens with a client's first request and lasts the rate's period.
+
+Views attach a scoped limit by declaring ``throttle_scope = "vote"`` (the whole view, or one
+``@action(..., throttle_scope="vote")``) or ``throttle_scopes = {"create": "register"}`` (per
+action or lower-case HTTP method). The scopes and their rates are in settings.THROTTLE_RATES.
+"""
+
+import math
+import time
+
+from django.core.cache import cache
 from rest_framework import throttling
 
 
-class AnonRateThrottle(throttling.AnonRateThrottle):
-    pass
+class SharedCacheRateMixin:
+    """Fixed-window counting with atomic cache operations; one or more buckets per request."""
+
+    cache = cache
+
+    def buckets(self, request, view) -> list[str]:
+        key = self.get_cache_key(request, view)
+        return [key] if key else []
+
+    def get_ident(self, request):
+        # DRF's get_ident trusts X-Forwarded-For whenever NUM_PROXIES is unset, so a client
+        # could pick a fresh identity per request; ClientIPMiddleware already applied
+        # TRUSTED_PROXY_COUNT.
+        return getattr(request, "client_ip", None) or request.META.get("REMOTE_ADDR") or "unknown"
+
+    def allow_request(self, request, view):
+        if self.rate is None:
+            return True
+        keys = self.buckets(request, view)
+        if not keys:
+            return True
+        allowed = True
+        self.refused_wait = None
+        for key in keys:
+            count, reset_at = self._hit(key)
+            if count > self.num_requests:
+                allowed = False
+                wait = max(1, math.ceil(reset_at - time.time()))
+                self.refused_wait = max(self.refused_wait or 0, wait)
+                # The first refusal of a window is audited; the ones after it would turn a
+                # flood into a flood of audit writes, all serialized on the chain head.
+                first_refusal = count == self.num_requests + 1
+                refusals = getattr(request, "throttle_refusals", None)
+                if refusals is None:
+                    refusals = []
+                    request.throttle_refusals = refusals
+                refusals.append({"scope": self.scope, "rate": self.rate,
+                                 "audit": first_refusal})
+        return allowed
+
+    def _hit(self, key: str) -> tuple[int, float]:
+        """Count one request in ``key``'s window; return (count so far, window end)."""
+        now = time.time()
+        self.cache.add(f"{key}:reset", now + self.duration, self.duration)
+        self.cache.add(key, 0, self.duration)
+        try:
+            count = self.cache.incr(key)
+        except ValueError:
+            # The window expired between add and incr: open a new one.
+            self.cache.add(key, 0, self.duration)
+            count = self.cache.incr(key)
+        if count == 1:
+            # A Redis INCR on a key that expired a moment ago recreates it without a TTL;
+            # setting the TTL again keeps a window from lasting forever.
+            self.cache.touch(key, self.duration)
+        reset_at = self.cache.get(f"{key}:reset") or now + self.duration
+        return count, reset_at
+
+    def wait(self):
+        return self.refused_wait
 
 
-class UserRateThrottle(throttling.UserRateThrottle):
-    pass
+class AnonRateThrottle(SharedCacheRateMixin, throttling.AnonRateThrottle):
+    """Anonymous requests, per client address."""
 
 
-class ScopedRateThrottle(throttling.ScopedRateThrottle):
-    """Per-user (or per-IP) limits for one kind of write, named by ``throttle_scope``."""
+class UserRateThrottle(SharedCacheRateMixin, throttling.UserRateThrottle):
+    """Authenticated requests, per user (anonymous ones per client address)."""
 
 
-class TokenCreateThrottle(throttling.SimpleRateThrottle):
-    """Token creation checks a password, so it is limited per client address."""
+class ScopedRateThrottle(SharedCacheRateMixin, throttling.ScopedRateThrottle):
+    """Per-user (or per-address) limits for one kind of write, named by the view's scope."""
+
+    def allow_request(self, request, view):
+        scopes = getattr(view, "throttle_scopes", None) or {}
+        action = getattr(view, "action", None)
+        scope = scopes.get(action) or scopes.get(request.method.lower())
+        scope = scope or getattr(view, self.scope_attr, None)
+        if not scope:
+            return True
+        self.scope = scope
+        self.rate = self.get_rate()
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return SharedCacheRateMixin.allow_request(self, request, view)
+
+
+class TokenCreateThrottle(SharedCacheRateMixin, throttling.SimpleRateThrottle):
+    """Token creation checks a password: limited per client address and per username, so
+    neither one address guessing many accounts nor many addresses guessing one account
+    gets more than the rate."""
 
     scope = "token_create"
+
+    def buckets(self, request, view):
+        keys = [self.cache_format % {"scope": self.scope, "ident": f"ip:{self.get_ident(request)}"}]
+        data = request.data if hasattr(request.data, "get") else {}
+        username = data.get("username")
+        if isinstance(username, str) and username.strip():
+            ident = "user:" + username.strip().lower()[:150].encode().hex()
+            keys.append(self.cache_format % {"scope": self.scope, "ident": ident})
+        return keys
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

@@ -1,0 +1,33 @@
+import hashlib
+
+import pytest
+
+from models_app.models import Registration
+from models_app.services import registration_create, registration_transition
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    """Stored artifacts go to a throw-away directory."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def register():
+    """Register a version whose declared hash and size match ``content``."""
+
+    def make(owner, content: bytes, *, name="tiny-model", version="1.0.0", approve_by=None,
+             **fields):
+        registration = registration_create(
+            owner=owner, name=name, version=version,
+            hash=hashlib.sha256(content).hexdigest(), size_bytes=len(content),
+            parameter_count=fields.pop("parameter_count", 7), **fields,
+        )
+        if approve_by is not None:
+            registration = registration_transition(
+                registration=registration, to_status=Registration.Status.APPROVED,
+                actor=approve_by, source="admin", reason="looks fine",
+            )
+        return registration
+
+    return make
