@@ -28,6 +28,37 @@ class Source(models.TextChoices):
     GOVERNANCE = "governance", "Governance"
 
 
+class ModelName(models.Model):
+    """A model name and its owner: the first registrant of a name owns it.
+
+    The row is the lock that serializes registrations of one name, so two concurrent first
+    registrations cannot both become owners (their versions would not collide on
+    ``(name, version)``).
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="model_names"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return self.name
+
+
+class RegistrationQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Approved versions for everyone, plus the caller's own; moderators see all."""
+        from registry_site.roles import is_moderator
+
+        if is_moderator(user):
+            return self
+        approved = Q(status=Registration.Status.APPROVED)
+        if user is not None and user.is_authenticated:
+            return self.filter(approved | Q(owner=user))
+        return self.filter(approved)
+
+
 class Registration(models.Model):
     """One version of a named model; ``(name, version)`` is unique."""
 
@@ -77,6 +108,8 @@ class Registration(models.Model):
     registered_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
+    objects = RegistrationQuerySet.as_manager()
+
     class Meta:
         # PostgreSQL-only GIN indexes (full-text search, tags) are created by a migration that
         # skips other databases.
@@ -105,6 +138,7 @@ class Registration(models.Model):
             models.Index(fields=["owner", "status"], name="reg_owner_idx"),
             models.Index(fields=["license"], name="reg_license_idx"),
             models.Index(fields=["size_bytes"], name="reg_size_idx"),
+            models.Index(fields=["status", "size_bytes"], name="reg_status_size_idx"),
             models.Index(fields=["parameter_count"], name="reg_params_idx"),
         ]
 
@@ -211,3 +245,38 @@ class Artifact(models.Model):
 
     def __str__(self):
         return f"artifact of {self.registration_id} ({self.file_format})"
+
+
+class StorageCharge(models.Model):
+    """The storage fee of one approved version for one day; the unique row makes it once."""
+
+    class Status(models.TextChoices):
+        PAID = "paid", "Paid"
+        UNPAID = "unpaid", "Unpaid (balance too low)"
+
+    registration = models.ForeignKey(
+        Registration, on_delete=models.PROTECT, related_name="storage_charges"
+    )
+    date = models.DateField()
+    amount = models.BigIntegerField()
+    status = models.CharField(max_length=8, choices=Status.choices)
+    ledger_entry = models.OneToOneField(
+        "fees_app.LedgerEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-date", "registration_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["registration", "date"], name="storage_charge_once"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="storage_charge_amount"),
+            models.CheckConstraint(
+                condition=Q(status="paid", ledger_entry__isnull=False)
+                | Q(status="unpaid", ledger_entry__isnull=True),
+                name="storage_charge_paid_has_entry",
+            ),
+        ]
+        indexes = [models.Index(fields=["date", "status"], name="storage_charge_date_idx")]
+
+    def __str__(self):
+        return f"storage {self.date} {self.registration_id}: {self.amount} ({self.status})"

@@ -1,1 +1,11 @@
-urlpatterns = []
+from django.urls import path
+
+from models_app import views
+
+urlpatterns = [
+    path("", views.catalog, name="catalog"),
+    path("models/new/", views.register, name="model-register"),
+    path("models/<str:name>/", views.model_page, name="model-page"),
+    path("models/<str:name>/deprecate/", views.deprecate, name="model-deprecate"),
+    path("stats/", views.stats_page, name="stats"),
+]

@@ -1,0 +1,140 @@
+"""Input and output shapes of the registry API. Field rules live in models_app.services."""
+
+from rest_framework import serializers
+
+from models_app.models import Category, Registration, StatusChange
+
+Status = Registration.Status
+
+
+class RegistrationCreateSerializer(serializers.Serializer):
+    """Registration input. Types only: registration_create checks every rule, per field."""
+
+    name = serializers.CharField(trim_whitespace=False)
+    version = serializers.CharField(trim_whitespace=False)
+    hash = serializers.CharField(help_text="SHA-256 of the artifact, 64 hex characters.")
+    size_bytes = serializers.IntegerField()
+    parameter_count = serializers.IntegerField()
+    category = serializers.ChoiceField(choices=Category.choices, default=Category.NLP)
+    description = serializers.CharField(required=False, default="", allow_blank=True)
+    license = serializers.CharField(required=False, default="", allow_blank=True)
+    source_url = serializers.CharField(required=False, default="", allow_blank=True,
+                                       help_text="http:// or https:// only.")
+    tags = serializers.ListField(child=serializers.CharField(), required=False, default=list,
+                                 help_text="At most 20 tags of at most 50 characters.")
+    architecture = serializers.CharField(required=False, default="", allow_blank=True)
+    input_shape = serializers.ListField(child=serializers.IntegerField(), required=False,
+                                        default=list, help_text="Positive integers.")
+    output_shape = serializers.ListField(child=serializers.IntegerField(), required=False,
+                                         default=list, help_text="Positive integers.")
+
+
+class RegistrationSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", read_only=True)
+    total_executions = serializers.IntegerField(source="usage.total_executions", read_only=True,
+                                                default=0)
+
+    class Meta:
+        model = Registration
+        fields = ["name", "version", "owner", "status", "category", "hash", "description",
+                  "license", "source_url", "tags", "architecture", "input_shape",
+                  "output_shape", "size_bytes", "parameter_count", "registration_fee",
+                  "total_executions", "registered_at", "updated_at"]
+        read_only_fields = fields
+
+
+class VersionSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Registration
+        fields = ["version", "status", "size_bytes", "registration_fee", "registered_at"]
+        read_only_fields = fields
+
+
+class ModelDetailSerializer(RegistrationSerializer):
+    """One version's fields plus every visible version of the name, newest first."""
+
+    versions = VersionSummarySerializer(many=True, read_only=True,
+                                        source="visible_versions")
+
+    class Meta(RegistrationSerializer.Meta):
+        fields = [*RegistrationSerializer.Meta.fields, "versions"]
+        read_only_fields = fields
+
+
+class StatusChangeInputSerializer(serializers.Serializer):
+    version = serializers.CharField()
+    status = serializers.ChoiceField(choices=Status.choices)
+    reason = serializers.CharField(required=False, default="", allow_blank=True,
+                                   max_length=2000,
+                                   help_text="Required for moderator actions.")
+
+
+class StatusChangeSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(source="registration.name", read_only=True)
+    version = serializers.CharField(source="registration.version", read_only=True)
+    actor = serializers.CharField(source="actor.username", read_only=True, default=None,
+                                  help_text="Null when the registry acted (governance).")
+    # Plain strings: one enum per status field would name the same choice set three times.
+    from_status = serializers.CharField(read_only=True,
+                                        help_text="Empty for the registration itself.")
+    to_status = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = StatusChange
+        fields = ["name", "version", "from_status", "to_status", "actor", "source", "reason",
+                  "proposal_id", "created_at"]
+        read_only_fields = fields
+
+
+class UsageInputSerializer(serializers.Serializer):
+    version = serializers.CharField(required=False,
+                                    help_text="Default: the newest approved version.")
+    success = serializers.BooleanField()
+    duration_us = serializers.IntegerField(help_text="Execution time in microseconds.")
+
+
+class UsageRecordSerializer(serializers.Serializer):
+    name = serializers.CharField(source="registration.name")
+    version = serializers.CharField(source="registration.version")
+    success = serializers.BooleanField()
+    duration_us = serializers.IntegerField()
+    fee = serializers.IntegerField()
+    balance = serializers.IntegerField(help_text="The caller's balance after the fee.")
+    recorded_at = serializers.DateTimeField()
+
+
+class UsageStatsSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.CharField(allow_null=True,
+                                    help_text="Null: totals over every visible version.")
+    total_executions = serializers.IntegerField()
+    successful_executions = serializers.IntegerField()
+    failed_executions = serializers.IntegerField()
+    total_fees_collected = serializers.IntegerField()
+    last_execution = serializers.DateTimeField(allow_null=True)
+    avg_execution_time_us = serializers.IntegerField()
+    unique_users = serializers.IntegerField()
+
+
+class ApprovedVersionSerializer(serializers.Serializer):
+    version = serializers.CharField()
+    approved_since = serializers.DateTimeField()
+
+
+class ApprovedAtSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    approved_at = serializers.DateTimeField()
+    versions = ApprovedVersionSerializer(many=True)
+
+
+class RegistryStatsSerializer(serializers.Serializer):
+    total_models = serializers.IntegerField(help_text="Registrations (versions).")
+    active_models = serializers.IntegerField(help_text="Approved registrations.")
+    pending_models = serializers.IntegerField()
+    total_executions = serializers.IntegerField()
+    total_fees_collected = serializers.IntegerField(help_text="Every fee ever charged.")
+    total_registrants = serializers.IntegerField()
+    avg_model_size = serializers.IntegerField(help_text="Bytes.")
+    most_popular_category = serializers.CharField(allow_null=True)
+    by_status = serializers.DictField(child=serializers.IntegerField())
+    by_category = serializers.DictField(child=serializers.IntegerField())

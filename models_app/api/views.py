@@ -1,0 +1,225 @@
+"""The registry API: register, list and search, read, moderate, record usage, statistics."""
+
+import datetime
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from models_app.api.serializers import (
+    ApprovedAtSerializer,
+    ModelDetailSerializer,
+    RegistrationCreateSerializer,
+    RegistrationSerializer,
+    RegistryStatsSerializer,
+    StatusChangeInputSerializer,
+    StatusChangeSerializer,
+    UsageInputSerializer,
+    UsageRecordSerializer,
+    UsageStatsSerializer,
+)
+from models_app.filtersets import RegistrationFilterSet
+from models_app.models import ModelName, Registration, Source, StatusChange
+from models_app.selectors import (
+    approved_versions_at,
+    model_versions,
+    newest_approved,
+    pick_version,
+    registry_stats,
+    usage_totals,
+)
+from models_app.services import registration_create, registration_transition, usage_record
+from registry_site.errors import InvalidInput, NotFound
+from registry_site.models import ApiToken
+from registry_site.permissions import TokenHasScope
+from registry_site.throttling import ScopedRateThrottle
+
+# Names may hold dots and be words such as "search" or "stats": the list has no sub-routes,
+# so /models/<any name>/ is always a model.
+NAME_PATTERN = r"[a-z0-9][a-z0-9._-]*"
+VERSION_PARAMETER = OpenApiParameter("version", str, description="One version instead of "
+                                     "the newest.")
+
+
+def require_scope(request, scope: str) -> None:
+    """For token requests whose scope depends on the object: refuse without ``scope``."""
+    token = request.auth
+    if isinstance(token, ApiToken) and scope not in token.scopes:
+        raise PermissionDenied(f"This token lacks the '{scope}' scope.")
+
+
+class HistoryPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = StatusChangeSerializer(many=True)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Search and list registrations (one row per version)"),
+    retrieve=extend_schema(summary="A model: the newest visible version and its versions",
+                           parameters=[VERSION_PARAMETER]),
+)
+class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Registrations. Anonymous callers see approved versions; owners also their own;
+    moderators everything."""
+
+    queryset = Registration.objects.all()
+    serializer_class = RegistrationSerializer
+    filterset_class = RegistrationFilterSet
+    lookup_field = "name"
+    lookup_value_regex = NAME_PATTERN
+    required_scopes = {"create": "register", "usage": "usage"}
+
+    def get_queryset(self):
+        return Registration.objects.visible_to(self.request.user).select_related("owner",
+                                                                               "usage")
+
+    def get_throttles(self):
+        scope = {"create": "register", "usage": "usage"}.get(self.action)
+        if scope is None:
+            return super().get_throttles()
+        self.throttle_scope = scope
+        return [*super().get_throttles(), ScopedRateThrottle()]
+
+    @extend_schema(
+        summary="Register a model version and pay its fee",
+        request=RegistrationCreateSerializer,
+        responses={201: RegistrationSerializer,
+                   402: OpenApiResponse(description="Balance too low: needed and balance."),
+                   403: OpenApiResponse(description="The name belongs to another user."),
+                   409: OpenApiResponse(description="This version is already registered."),
+                   503: OpenApiResponse(description="Registrations are paused.")},
+    )
+    def create(self, request):
+        data = RegistrationCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        registration = registration_create(owner=request.user, source=Source.API,
+                                           **data.validated_data)
+        return Response(RegistrationSerializer(registration).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=ModelDetailSerializer)
+    def retrieve(self, request, name=None):
+        versions = model_versions(name=name, user=request.user)
+        registration = pick_version(versions, request.query_params.get("version"))
+        registration.visible_versions = versions
+        return Response(ModelDetailSerializer(registration).data)
+
+    @extend_schema(
+        summary="Change a version's status",
+        description="Moderators (token scope `moderate`) make any move of the status table "
+                    "with a reason; the owner (scope `register`) may deprecate an approved or "
+                    "suspended version. A refused move answers 409 naming from and to.",
+        request=StatusChangeInputSerializer, responses=RegistrationSerializer,
+    )
+    @action(detail=True, methods=["post"], url_path="status", url_name="status",
+            permission_classes=[permissions.IsAuthenticated, TokenHasScope])
+    def change_status(self, request, name=None):
+        data = StatusChangeInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        registration = pick_version(model_versions(name=name, user=request.user),
+                                    data.validated_data["version"])
+        to_status = data.validated_data["status"]
+        owner_move = (registration.owner_id == request.user.pk
+                      and (registration.status, to_status) in Registration.OWNER_TRANSITIONS)
+        require_scope(request, "register" if owner_move else "moderate")
+        registration_transition(
+            registration=registration, to_status=to_status, actor=request.user,
+            source=Source.API, reason=data.validated_data["reason"],
+        )
+        return Response(RegistrationSerializer(registration).data)
+
+    @extend_schema(
+        summary="Record one execution and pay the execution fee",
+        request=UsageInputSerializer,
+        responses={201: UsageRecordSerializer,
+                   402: OpenApiResponse(description="Balance too low for the fee."),
+                   409: OpenApiResponse(description="The version is not approved.")},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated,
+                                                              TokenHasScope])
+    def usage(self, request, name=None):
+        data = UsageInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        versions = model_versions(name=name, user=request.user)
+        version = data.validated_data.get("version")
+        registration = pick_version(versions, version) if version else newest_approved(versions)
+        record = usage_record(registration=registration, user=request.user,
+                              success=data.validated_data["success"],
+                              duration_us=data.validated_data["duration_us"])
+        return Response(UsageRecordSerializer(record).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Usage statistics: totals over the visible versions, or one version",
+        parameters=[VERSION_PARAMETER], responses=UsageStatsSerializer,
+    )
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
+    def stats(self, request, name=None):
+        versions = model_versions(name=name, user=request.user)
+        version = request.query_params.get("version")
+        if version:
+            versions = [pick_version(versions, version)]
+        return Response(UsageStatsSerializer(
+            {"name": name, "version": version or None, **usage_totals(versions)}
+        ).data)
+
+    @extend_schema(
+        summary="Status history, or which versions were approved at a time",
+        parameters=[OpenApiParameter(
+            "approved_at", str,
+            description="ISO 8601 time: answer which versions were approved at that moment.",
+        )],
+        responses=PolymorphicProxySerializer(
+            component_name="ModelHistory",
+            serializers=[HistoryPageSerializer, ApprovedAtSerializer],
+            resource_type_field_name=None,
+        ),
+    )
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def history(self, request, name=None):
+        raw = request.query_params.get("approved_at")
+        if raw is not None:
+            return Response(ApprovedAtSerializer(self._approved_at(name, raw)).data)
+        ids = [r.pk for r in model_versions(name=name, user=request.user)]
+        changes = (StatusChange.objects.filter(registration__in=ids)
+                   .select_related("registration", "actor").order_by("-created_at", "-id"))
+        page = self.paginate_queryset(changes)
+        return self.get_paginated_response(StatusChangeSerializer(page, many=True).data)
+
+    @staticmethod
+    def _approved_at(name: str, raw: str) -> dict:
+        try:
+            when = parse_datetime(raw.strip())
+        except ValueError:
+            when = None
+        if when is None:
+            raise InvalidInput({"approved_at": "An ISO 8601 time, such as "
+                                               "2026-01-31T12:00:00Z."})
+        if timezone.is_naive(when):
+            when = timezone.make_aware(when, datetime.UTC)
+        # Versions approved at that moment were public then, so every version of the name
+        # is considered, whatever its status now.
+        if not ModelName.objects.filter(name=name).exists():
+            raise NotFound(f"No model named {name!r}.")
+        return {"name": name, "approved_at": when,
+                "versions": approved_versions_at(name=name, when=when)}
+
+
+class RegistryStatsView(APIView):
+    """Registry-wide figures (SPEC 7), refreshed at most every 30 seconds."""
+
+    permission_classes = [permissions.AllowAny, TokenHasScope]
+
+    @extend_schema(responses=RegistryStatsSerializer)
+    def get(self, request):
+        return Response(RegistryStatsSerializer(registry_stats()).data)

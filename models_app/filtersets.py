@@ -1,0 +1,74 @@
+"""The one FilterSet behind the API list and the catalog page (SPEC 3.5)."""
+
+import django_filters as filters
+
+from models_app.models import Category, Registration
+from models_app.search import is_postgresql, search_registrations, with_tag
+
+# Each ordering ends on a unique column so pages never overlap; each starts on an indexed one.
+ORDERINGS = {
+    "name": ("name", "version"),
+    "-name": ("-name", "-version"),
+    "-registered_at": ("-registered_at", "-id"),
+    "registered_at": ("registered_at", "id"),
+    "-executions": ("-usage__total_executions", "-id"),
+    "executions": ("usage__total_executions", "id"),
+    "size": ("size_bytes", "id"),
+    "-size": ("-size_bytes", "-id"),
+}
+ORDERING_CHOICES = [
+    ("name", "Name"), ("-name", "Name (Z-A)"), ("-registered_at", "Newest"),
+    ("registered_at", "Oldest"), ("-executions", "Most executions"),
+    ("executions", "Fewest executions"), ("size", "Smallest"), ("-size", "Largest"),
+]
+DEFAULT_ORDERING = "-registered_at"
+
+
+class RegistrationFilterSet(filters.FilterSet):
+    search = filters.CharFilter(
+        method="filter_search", max_length=200, label="Search",
+        help_text="Words in the name, version, description or tags.",
+    )
+    category = filters.ChoiceFilter(choices=Category.choices)
+    status = filters.ChoiceFilter(choices=Registration.Status.choices)
+    owner = filters.CharFilter(field_name="owner__username", label="Owner (username)",
+                               max_length=150)
+    tag = filters.CharFilter(method="filter_tag", max_length=50, label="Tag")
+    license = filters.CharFilter(max_length=100)
+    size_min = filters.NumberFilter(field_name="size_bytes", lookup_expr="gte",
+                                    label="Size at least (bytes)", min_value=0)
+    size_max = filters.NumberFilter(field_name="size_bytes", lookup_expr="lte",
+                                    label="Size at most (bytes)", min_value=0)
+    parameters_min = filters.NumberFilter(field_name="parameter_count", lookup_expr="gte",
+                                          label="Parameters at least", min_value=0)
+    parameters_max = filters.NumberFilter(field_name="parameter_count", lookup_expr="lte",
+                                          label="Parameters at most", min_value=0)
+    registered_since = filters.DateTimeFilter(
+        field_name="registered_at", lookup_expr="gte", label="Registered since",
+        help_text="ISO 8601 date or time, such as 2026-01-31 or 2026-01-31T12:00:00Z.",
+    )
+    ordering = filters.ChoiceFilter(choices=ORDERING_CHOICES, method="filter_ordering",
+                                    label="Order by", empty_label="Best match / newest")
+
+    class Meta:
+        model = Registration
+        fields = []
+
+    def filter_search(self, queryset, name, value):
+        return search_registrations(queryset, value)
+
+    def filter_tag(self, queryset, name, value):
+        return with_tag(queryset, value.strip())
+
+    def filter_ordering(self, queryset, name, value):
+        # Applied in filter_queryset, after every filter, so the search rank is known.
+        return queryset
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        ordering = self.form.cleaned_data.get("ordering")
+        if ordering:
+            return queryset.order_by(*ORDERINGS[ordering])
+        if self.form.cleaned_data.get("search") and is_postgresql(queryset):
+            return queryset.order_by("-rank", "name", "version")
+        return queryset.order_by(*ORDERINGS[DEFAULT_ORDERING])

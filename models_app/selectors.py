@@ -1,0 +1,152 @@
+"""Reads shared by the API, the pages, the admin and the metrics."""
+
+import datetime
+
+from django.core.cache import cache
+from django.db.models import Count, OuterRef, Subquery, Sum
+from django.utils import timezone
+
+from fees_app.models import LedgerEntry
+from fees_app.selectors import fee_stats
+from models_app.models import Category, ModelName, ModelUser, Registration, StatusChange, UsageStats
+from models_app.services import REGISTRY_STATS_CACHE_KEY
+from registry_site.errors import Conflict, NotFound
+
+Status = Registration.Status
+
+# Registry-wide figures aggregate whole tables, so they are computed at most this often and
+# shared through the cache by every worker; registrations and status changes refresh them.
+REGISTRY_STATS_SECONDS = 30
+DASHBOARD_CACHE_KEY = "models:dashboard"
+DASHBOARD_SECONDS = 60
+MOST_USED = 10
+
+
+def model_versions(*, name: str, user) -> list[Registration]:
+    """The versions of ``name`` the user may see, newest first; NotFound when there are none."""
+    versions = list(
+        Registration.objects.visible_to(user).filter(name=name)
+        .select_related("owner", "usage").order_by("-registered_at", "-id")
+    )
+    if not versions:
+        raise NotFound(f"No model named {name!r}.")
+    return versions
+
+
+def pick_version(versions: list[Registration], version: str | None) -> Registration:
+    """The requested version, or the newest one."""
+    if not version:
+        return versions[0]
+    for registration in versions:
+        if registration.version == version:
+            return registration
+    raise NotFound(f"{versions[0].name} has no version {version!r}.")
+
+
+def newest_approved(versions: list[Registration]) -> Registration:
+    for registration in versions:
+        if registration.status == Status.APPROVED:
+            return registration
+    raise Conflict(f"{versions[0].name} has no approved version to use.", code="not_approved")
+
+
+def usage_totals(versions: list[Registration]) -> dict:
+    """Usage summed over ``versions`` (their UsageStats already loaded); unique users counted
+    once across versions."""
+    stats = [r.usage for r in versions if hasattr(r, "usage")]
+    total = sum(s.total_executions for s in stats)
+    duration = sum(s.total_duration_us for s in stats)
+    if len(versions) == 1:
+        unique = stats[0].unique_users if stats else 0
+    else:
+        unique = (ModelUser.objects.filter(registration__in=[r.pk for r in versions])
+                  .values("user").distinct().count())
+    last = [s.last_execution for s in stats if s.last_execution]
+    return {
+        "total_executions": total,
+        "successful_executions": sum(s.successful_executions for s in stats),
+        "failed_executions": sum(s.failed_executions for s in stats),
+        "total_fees_collected": sum(s.total_fees_collected for s in stats),
+        "last_execution": max(last) if last else None,
+        "avg_execution_time_us": duration // total if total else 0,
+        "unique_users": unique,
+    }
+
+
+def approved_versions_at(*, name: str, when: datetime.datetime) -> list[dict]:
+    """Versions of ``name`` whose status at ``when`` was approved, from the status history."""
+    latest = (StatusChange.objects.filter(registration=OuterRef("pk"), created_at__lte=when)
+              .order_by("-created_at", "-id"))
+    rows = (
+        Registration.objects.filter(name=name)
+        .annotate(status_then=Subquery(latest.values("to_status")[:1]),
+                  since=Subquery(latest.values("created_at")[:1]))
+        .filter(status_then=Status.APPROVED).order_by("-registered_at", "-id")
+        .values("version", "since")
+    )
+    return [{"version": r["version"], "approved_since": r["since"]} for r in rows]
+
+
+def model_fees(*, name: str) -> list[dict]:
+    """Fees paid for a model (all its versions), by fee type."""
+    return list(
+        LedgerEntry.objects.filter(kind=LedgerEntry.Kind.DEBIT, model_name=name)
+        .values("fee_type").annotate(amount=Sum("amount"), count=Count("id"))
+        .order_by("fee_type")
+    )
+
+
+def registry_stats() -> dict:
+    """SPEC 7 RegistryStats: totals, by status, by category; cached briefly."""
+    stats = cache.get(REGISTRY_STATS_CACHE_KEY)
+    if stats is not None:
+        return stats
+    by_status = dict.fromkeys(Status.values, 0)
+    by_category = {}
+    total_size = 0
+    for row in (Registration.objects.order_by().values("status", "category")
+                .annotate(n=Count("pk"), size=Sum("size_bytes"))):
+        by_status[row["status"]] = by_status.get(row["status"], 0) + row["n"]
+        by_category[row["category"]] = by_category.get(row["category"], 0) + row["n"]
+        total_size += row["size"] or 0
+    total = sum(by_status.values())
+    by_category = {c: by_category.get(c, 0) for c in Category.values}
+    most_popular = max(by_category, key=lambda c: (by_category[c], c)) if total else None
+    stats = {
+        "total_models": total,
+        "active_models": by_status[Status.APPROVED],
+        "pending_models": by_status[Status.PENDING],
+        "total_executions": UsageStats.objects.aggregate(n=Sum("total_executions"))["n"] or 0,
+        "total_fees_collected": LedgerEntry.objects.filter(kind=LedgerEntry.Kind.DEBIT)
+        .aggregate(n=Sum("amount"))["n"] or 0,
+        "total_registrants": ModelName.objects.values("owner").distinct().count(),
+        "avg_model_size": total_size // total if total else 0,
+        "most_popular_category": most_popular,
+        "by_status": by_status,
+        "by_category": by_category,
+    }
+    cache.set(REGISTRY_STATS_CACHE_KEY, stats, REGISTRY_STATS_SECONDS)
+    return stats
+
+
+def dashboard() -> dict:
+    """Everything the /stats/ page shows; cached for a minute."""
+    data = cache.get(DASHBOARD_CACHE_KEY)
+    if data is not None:
+        return data
+    fees = fee_stats()
+    fees.pop("by_user", None)  # the public page names no payers
+    data = {
+        "registry": registry_stats(),
+        "fees": fees,
+        "most_used": list(
+            UsageStats.objects.filter(registration__status=Status.APPROVED,
+                                      total_executions__gt=0)
+            .order_by("-total_executions")
+            .values("registration__name", "registration__version", "total_executions",
+                    "successful_executions", "unique_users")[:MOST_USED]
+        ),
+        "computed_at": timezone.now(),
+    }
+    cache.set(DASHBOARD_CACHE_KEY, data, DASHBOARD_SECONDS)
+    return data
