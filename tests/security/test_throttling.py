@@ -1,0 +1,203 @@
+"""Rate limits: per anonymous address, per user, per token-creation address and username,
+per scope; 429 with Retry-After in the error shape; one audit event per window; and one limit
+shared by separate processes through Redis."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import time_machine
+from django.conf import settings as django_settings
+from django.db import connection
+from rest_framework.test import APIClient
+from rest_framework.throttling import SimpleRateThrottle
+
+from registry_site.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+PARAMETERS = "/api/v1/parameters/"
+
+
+@pytest.fixture
+def rates(monkeypatch):
+    """Set throttle rates for one test (DRF throttles read this dict at request time)."""
+
+    def set_rates(**values):
+        for scope, rate in values.items():
+            monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, scope, rate)
+
+    return set_rates
+
+
+def client_at(ip: str) -> APIClient:
+    return APIClient(REMOTE_ADDR=ip)
+
+
+def test_default_anonymous_limit_is_100_per_minute_then_429_in_error_shape():
+    client = client_at("198.51.100.7")
+    with time_machine.travel("2026-01-01 12:00:00", tick=False):
+        codes = [client.get(PARAMETERS).status_code for _ in range(100)]
+        assert codes == [200] * 100
+        refused = client.get(PARAMETERS)
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == "60"
+    body = refused.json()
+    assert body["code"] == "throttled"
+    assert body["retry_after"] == 60
+    assert "detail" in body
+    # Another address has its own budget.
+    assert client_at("198.51.100.8").get(PARAMETERS).status_code == 200
+
+
+def test_retry_after_counts_down_to_the_end_of_the_window():
+    client = client_at("198.51.100.9")
+    with time_machine.travel("2026-01-01 12:00:00", tick=False) as clock:
+        for _ in range(100):
+            client.get(PARAMETERS)
+        assert client.get(PARAMETERS).status_code == 429
+        clock.shift(30)
+        assert client.get(PARAMETERS)["Retry-After"] == "30"
+
+
+def test_window_reopens_after_its_period(rates):
+    # A one-second window on the real clock: Redis expires keys by its own clock.
+    rates(anon="2/s", user="2/s")
+    client = client_at("198.51.100.19")
+    assert [client.get(PARAMETERS).status_code for _ in range(3)] == [200, 200, 429]
+    time.sleep(1.1)
+    assert client.get(PARAMETERS).status_code == 200
+
+
+def test_spoofed_forwarded_for_does_not_buy_a_new_budget(rates):
+    rates(anon="3/min", user="3/min")
+    client = client_at("198.51.100.10")
+    codes = [client.get(PARAMETERS, HTTP_X_FORWARDED_FOR=f"10.0.0.{n}").status_code
+             for n in range(5)]
+    assert codes == [200, 200, 200, 429, 429]
+
+
+def test_throttled_refusal_is_audited_once_per_window(rates):
+    rates(anon="2/min", user="2/min")
+    client = client_at("198.51.100.11")
+    for _ in range(2):
+        client.get(PARAMETERS)
+    assert client.get(PARAMETERS).status_code == 429
+    assert client.get(PARAMETERS).status_code == 429
+    events = AuditEvent.objects.filter(action="security.throttled")
+    assert events.count() == 1
+    event = events.get()
+    assert event.ip == "198.51.100.11"
+    assert event.details["path"] == PARAMETERS
+    assert {limit["scope"] for limit in event.details["limits"]} == {"anon", "user"}
+
+
+def test_authenticated_users_are_limited_per_user(client_for, user, other_user, rates):
+    rates(user="3/min")
+    first, second = client_for(user), client_for(other_user)
+    assert [first.get(PARAMETERS).status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert second.get(PARAMETERS).status_code == 200
+    event = AuditEvent.objects.get(action="security.throttled")
+    assert event.actor_id == user.pk
+
+
+def test_token_creation_is_limited_per_address(user, rates):
+    rates(token_create="3/min")
+    client = client_at("198.51.100.12")
+    codes = [client.post("/api/v1/auth/tokens/", {"username": f"nobody{n}", "password": "x"})
+             .status_code for n in range(4)]
+    assert codes == [401, 401, 401, 429]
+
+
+def test_token_creation_is_limited_per_username_across_addresses(user, rates):
+    rates(token_create="3/min")
+    codes = [client_at(f"198.51.100.{20 + n}").post(
+        "/api/v1/auth/tokens/", {"username": "User", "password": "wrong"}).status_code
+        for n in range(4)]
+    assert codes == [401, 401, 401, 429]
+    # The right password does not help either: the username is throttled.
+    from tests.conftest import PASSWORD
+
+    response = client_at("198.51.100.99").post(
+        "/api/v1/auth/tokens/", {"username": "user", "password": PASSWORD})
+    assert response.status_code == 429
+    assert AuditEvent.objects.filter(action="auth.login_failed").count() == 3
+
+
+def test_scoped_limit_applies_to_the_declared_method_only(client_for, user, rates):
+    """The artifact view declares throttle_scopes = {"put": "register"}."""
+    rates(register="2/min")
+    client = client_for(user)
+    path = "/api/v1/models/none-such/versions/1/artifact/"
+    codes = [client.put(path, b"x", content_type="application/octet-stream").status_code
+             for _ in range(3)]
+    assert codes == [404, 404, 429]
+    assert client.get(path).status_code == 404
+    event = AuditEvent.objects.get(action="security.throttled")
+    assert event.details["limits"] == [{"scope": "register", "rate": "2/min"}]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"),
+                    reason="needs a shared Redis: set REDIS_URL (the second pass of .ci/run)")
+def test_limit_holds_across_two_processes_sharing_redis():
+    """Two Django processes (as two gunicorn workers would be) share one anonymous limit:
+    the 101st request in the window is refused whichever process gets it, and requests
+    racing in both processes at once still let exactly 100 through."""
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:"
+                        f"{db['PORT'] or 5432}/{db['NAME']}",
+        "REDIS_URL": os.environ["REDIS_URL"],
+        "CACHE_KEY_PREFIX": django_settings.CACHES["default"]["KEY_PREFIX"],
+        "DJANGO_ALLOWED_HOSTS": "testserver",
+    }
+    for name in ("THROTTLE_ANON", "THROTTLE_USER", "IP_ALLOWLIST", "TRUSTED_PROXY_COUNT"):
+        env.pop(name, None)
+    root = Path(__file__).resolve().parents[2]
+    workers = [
+        subprocess.Popen([sys.executable, "-m", "tests.security.throttle_worker"], cwd=root,
+                         env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    try:
+        for worker in workers:
+            assert worker.stdout.readline().strip() == "ready"
+
+        def ask(worker, count):
+            worker.stdin.write(f"{count}\n")
+            worker.stdin.flush()
+
+        def answer(worker):
+            return json.loads(worker.stdout.readline())
+
+        a, b = workers
+        ask(a, 50)
+        assert answer(a) == [200] * 50
+        ask(b, 50)
+        assert answer(b) == [200] * 50
+        ask(b, 1)
+        assert answer(b) == [429]
+        ask(a, 1)
+        assert answer(a) == [429]
+        assert AuditEvent.objects.filter(action="security.throttled").count() == 1
+
+        # A fresh window, both processes at once: still exactly 100 pass.
+        from django.core.cache import cache
+
+        cache.clear()
+        ask(a, 80)
+        ask(b, 80)
+        codes = answer(a) + answer(b)
+        assert codes.count(200) == 100
+        assert codes.count(429) == 60
+    finally:
+        for worker in workers:
+            worker.stdin.close()
+            worker.wait(timeout=30)
