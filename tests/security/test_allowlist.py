@@ -1,0 +1,91 @@
+"""The IP allow-list guards /api/ and /admin/; the client address comes from the connection,
+or from X-Forwarded-For only through TRUSTED_PROXY_COUNT proxies."""
+
+import pytest
+from django.test import Client
+
+from registry_site.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+API = "/api/v1/parameters/"
+
+
+def get(path, ip, forwarded=None):
+    # A new client per request: the middleware reads IP_ALLOWLIST when the stack is built.
+    extra = {"HTTP_X_FORWARDED_FOR": forwarded} if forwarded is not None else {}
+    return Client(REMOTE_ADDR=ip).get(path, **extra)
+
+
+def test_off_by_default_everyone_reaches_the_api(settings):
+    assert settings.IP_ALLOWLIST == []
+    assert get(API, "203.0.113.9").status_code == 200
+
+
+def test_on_refuses_addresses_outside_with_403_and_an_audit_event(settings):
+    settings.IP_ALLOWLIST = ["10.0.0.0/8"]
+    response = get(API, "203.0.113.9")
+    assert response.status_code == 403
+    assert response.json() == {
+        "detail": "Your address is not on this registry's allow-list.", "code": "ip_not_allowed"}
+    event = AuditEvent.objects.get(action="security.ip_refused")
+    assert event.ip == "203.0.113.9"
+    assert event.details == {"path": API, "method": "GET"}
+
+
+def test_admin_is_guarded_and_pages_are_not(settings):
+    settings.IP_ALLOWLIST = ["10.0.0.0/8"]
+    assert get("/admin/login/", "203.0.113.9").status_code == 403
+    assert get("/healthz", "203.0.113.9").status_code == 200
+    assert get("/admin/login/", "10.1.2.3").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "ip, allowed",
+    [("10.20.30.40", True), ("192.168.1.200", True), ("192.168.2.1", False),
+     ("2001:db8::1", True), ("2001:db8:ffff::1", True), ("2001:db9::1", False),
+     ("::1", False)],
+)
+def test_cidr_ranges_v4_and_v6(settings, ip, allowed):
+    settings.IP_ALLOWLIST = ["10.0.0.0/8", "192.168.1.0/24", "2001:db8::/32"]
+    assert (get(API, ip).status_code == 200) is allowed
+
+
+def test_forwarded_for_is_ignored_without_trusted_proxies(settings):
+    settings.IP_ALLOWLIST = ["10.0.0.0/8"]
+    settings.TRUSTED_PROXY_COUNT = 0
+    assert get(API, "203.0.113.9", forwarded="10.0.0.1").status_code == 403
+
+
+def test_one_trusted_proxy_takes_the_address_it_appended(settings):
+    settings.IP_ALLOWLIST = ["10.0.0.0/8"]
+    settings.TRUSTED_PROXY_COUNT = 1
+    # The proxy (172.16.0.1) appended the real client; whatever the client sent before is
+    # left of it and ignored.
+    assert get(API, "172.16.0.1", forwarded="10.0.0.1").status_code == 200
+    assert get(API, "172.16.0.1", forwarded="10.0.0.1, 203.0.113.9").status_code == 403
+    assert get(API, "172.16.0.1", forwarded="203.0.113.9, 10.0.0.7").status_code == 200
+
+
+def test_two_trusted_proxies_ignore_spoofed_left_most_entries(settings):
+    settings.IP_ALLOWLIST = ["10.0.0.0/8"]
+    settings.TRUSTED_PROXY_COUNT = 2
+    # client -> proxy1 (appends client) -> proxy2 (appends proxy1) -> app
+    assert get(API, "172.16.0.2", forwarded="10.0.0.5, 172.16.0.1").status_code == 200
+    spoofed = "10.9.9.9, 203.0.113.9, 172.16.0.1"
+    response = get(API, "172.16.0.2", forwarded=spoofed)
+    assert response.status_code == 403
+    assert AuditEvent.objects.get(action="security.ip_refused").ip == "203.0.113.9"
+
+
+def test_too_few_forwarded_entries_fall_back_to_the_connection(settings):
+    settings.IP_ALLOWLIST = ["10.0.0.0/8"]
+    settings.TRUSTED_PROXY_COUNT = 2
+    assert get(API, "203.0.113.9", forwarded="10.0.0.1").status_code == 403
+    assert get(API, "10.0.0.2", forwarded="garbage").status_code == 200
+
+
+def test_unparseable_forwarded_address_is_refused(settings):
+    settings.IP_ALLOWLIST = ["10.0.0.0/8"]
+    settings.TRUSTED_PROXY_COUNT = 1
+    assert get(API, "10.0.0.2", forwarded="not-an-ip").status_code == 403
