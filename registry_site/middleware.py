@@ -3,9 +3,10 @@
 import ipaddress
 
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 
 from registry_site.audit import audit_record, reset_client_ip, set_client_ip
+from registry_site.throttling import LoginThrottle
 
 
 def client_ip(request) -> str | None:
@@ -92,3 +93,32 @@ class RequestSizeLimitMiddleware:
         return self.get_response(request)
 
 
+
+
+class LoginRateLimitMiddleware:
+    """Login form posts (site and admin) are limited per address and per username, like token
+    creation, so the forms are no way around the API's limit on password guessing."""
+
+    login_paths = ("/accounts/login/", "/admin/login/")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method == "POST" and request.path_info in self.login_paths:
+            throttle = LoginThrottle()
+            if not throttle.allow_request(request, None):
+                wait = throttle.wait()
+                refusals = request.throttle_refusals
+                if any(refusal["audit"] for refusal in refusals):
+                    audit_record(action="security.throttled", details={
+                        "path": request.path, "method": request.method, "wait": wait,
+                        "limits": [{"scope": r["scope"], "rate": r["rate"]} for r in refusals],
+                    })
+                response = HttpResponse(
+                    f"Too many login attempts. Try again in {wait} seconds.\n",
+                    status=429, content_type="text/plain; charset=utf-8",
+                )
+                response["Retry-After"] = str(wait)
+                return response
+        return self.get_response(request)

@@ -98,6 +98,7 @@ MIDDLEWARE = [
     "registry_site.middleware.ClientIPMiddleware",
     "registry_site.middleware.IPAllowListMiddleware",
     "registry_site.middleware.RequestSizeLimitMiddleware",
+    "registry_site.middleware.LoginRateLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -113,8 +113,9 @@ class TokenCreateThrottle(SharedCacheRateMixin, throttling.SimpleRateThrottle):
 
     def buckets(self, request, view):
         keys = [self.cache_format % {"scope": self.scope, "ident": f"ip:{self.get_ident(request)}"}]
-        data = request.data if hasattr(request.data, "get") else {}
-        username = data.get("username")
+        # A DRF request (token creation) or a Django one (the login forms).
+        data = request.data if hasattr(request, "data") else request.POST
+        username = data.get("username") if hasattr(data, "get") else None
         if isinstance(username, str) and username.strip():
             ident = "user:" + username.strip().lower()[:150].encode().hex()
             keys.append(self.cache_format % {"scope": self.scope, "ident": ident})
@@ -122,3 +123,7 @@ class TokenCreateThrottle(SharedCacheRateMixin, throttling.SimpleRateThrottle):
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class LoginThrottle(TokenCreateThrottle):
+    """The browser and admin login forms check the same passwords: the same limit."""

@@ -13,6 +13,7 @@ import pytest
 import time_machine
 from django.conf import settings as django_settings
 from django.db import connection
+from django.test import Client
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -201,3 +202,17 @@ def test_limit_holds_across_two_processes_sharing_redis():
         for worker in workers:
             worker.stdin.close()
             worker.wait(timeout=30)
+
+
+@pytest.mark.parametrize("path", ["/accounts/login/", "/admin/login/"])
+def test_login_forms_share_the_token_creation_limit(user, rates, path):
+    rates(token_create="3/min")
+    codes = [Client(REMOTE_ADDR=f"198.51.100.{40 + n}").post(
+        path, {"username": "user", "password": "wrong"}).status_code for n in range(4)]
+    assert codes == [200, 200, 200, 429]
+    refused = Client(REMOTE_ADDR="198.51.100.60").post(path, {"username": "USER",
+                                                               "password": "x"})
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) > 0
+    assert AuditEvent.objects.filter(action="security.throttled").count() == 1
+    assert AuditEvent.objects.filter(action="auth.login_failed").count() == 3
