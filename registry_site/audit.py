@@ -2,10 +2,12 @@
 
 import contextvars
 import hashlib
+import ipaddress
 import json
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.ipv6 import clean_ipv6_address
 
 _client_ip: contextvars.ContextVar[str | None] = contextvars.ContextVar("client_ip", default=None)
 
@@ -22,6 +24,18 @@ def reset_client_ip(token: contextvars.Token) -> None:
 
 def current_client_ip() -> str | None:
     return _client_ip.get()
+
+
+def stored_ip(ip: str | None) -> str | None:
+    """The address as the database stores and returns it, so the digest covers those bytes.
+
+    GenericIPAddressField rewrites IPv6 on save (``2001:0DB8::0001`` -> ``2001:db8::1``,
+    IPv4-mapped ``::ffff:a.b.c.d`` kept dotted); hashing anything else breaks the chain.
+    """
+    if not ip:
+        return None
+    address = ipaddress.ip_address(ip)  # ValueError for anything that is not an address
+    return clean_ipv6_address(ip) if address.version == 6 else str(address)
 
 
 def event_digest(*, prev_hash, created_at, actor_id, action, target_type, target_id, ip, details):
@@ -57,7 +71,7 @@ def audit_record(*, action: str, actor=None, target=None, target_type: str = "",
         target_type = target_type or target._meta.label_lower
         target_id = target_id or str(target.pk)
     actor_id = actor.pk if actor is not None and actor.is_authenticated else None
-    ip = ip if ip is not None else current_client_ip()
+    ip = stored_ip(ip if ip is not None else current_client_ip())
     details = json.loads(json.dumps(details or {}, default=str))
     with transaction.atomic():
         head, _ = AuditChainHead.objects.select_for_update().get_or_create(
@@ -84,6 +98,7 @@ def audit_verify() -> tuple[int, str | None]:
 
     expected_prev = GENESIS_HASH
     checked = 0
+    last_good = None
     for event in AuditEvent.objects.order_by("pk").iterator(chunk_size=2000):
         if event.prev_hash != expected_prev:
             return checked, (
@@ -99,7 +114,11 @@ def audit_verify() -> tuple[int, str | None]:
             return checked, f"event {event.pk}: its contents do not match its hash (altered)"
         expected_prev = event.hash
         checked += 1
+        last_good = event.pk
     head = AuditChainHead.objects.filter(pk=1).first()
     if head is not None and head.last_hash != expected_prev:
-        return checked, "the newest events were removed: the chain head names a later hash"
+        after = f"after event {last_good}" if last_good else "from the start"
+        return checked, (
+            f"the newest events were removed {after}: the chain head names a later hash"
+        )
     return checked, None

@@ -66,5 +66,7 @@ def get_parameter(name: str) -> int:
         value = Parameter.objects.filter(name=name).values_list("value", flat=True).first()
         if value is None:
             value = spec.default
-        cache.set(cache_key(name), value, CACHE_TIMEOUT)
+        # add, not set: if parameter_set committed and cached its new value after this read,
+        # the stale value read here must not overwrite it.
+        cache.add(cache_key(name), value, CACHE_TIMEOUT)
     return value

@@ -12,7 +12,7 @@ from django.utils import timezone
 from registry_site.audit import audit_record
 from registry_site.errors import InvalidInput, NotFound
 from registry_site.models import ApiToken, Parameter, ParameterChange
-from registry_site.parameters import PARAMETER_SPECS, cache_key
+from registry_site.parameters import CACHE_TIMEOUT, PARAMETER_SPECS, cache_key
 from registry_site.roles import allowed_scopes
 
 TOKEN_PREFIX = "air_"
@@ -97,5 +97,8 @@ def parameter_set(*, name: str, value: int, actor=None, proposal_id: int | None 
         audit_record(action="parameter.changed", actor=actor, target=parameter,
                      details={"name": name, "old": old, "new": value,
                               "proposal_id": proposal_id, "reason": reason})
-        transaction.on_commit(lambda: cache.delete(cache_key(name)))
+        # After commit, never before: a rollback must not leave the new value in the cache.
+        # Setting (rather than deleting) wins over a reader that read the old row just before
+        # the commit, since get_parameter only adds to the cache.
+        transaction.on_commit(lambda: cache.set(cache_key(name), value, CACHE_TIMEOUT))
     return parameter

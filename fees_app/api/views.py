@@ -75,6 +75,7 @@ class LedgerListView(generics.ListAPIView):
 
     serializer_class = LedgerEntrySerializer
     permission_classes = [permissions.IsAuthenticated, TokenHasScope]
+    queryset = LedgerEntry.objects.none()  # names the model for the schema; see get_queryset
 
     def get_queryset(self):
         return (

@@ -1,5 +1,4 @@
 from django.contrib.auth import authenticate
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
@@ -15,6 +14,7 @@ from registry_site.api.serializers import (
     TokenCreateInputSerializer,
     TokenSerializer,
 )
+from registry_site.errors import NotFound
 from registry_site.models import ApiToken, AuditEvent, Parameter
 from registry_site.parameters import PARAMETER_SPECS
 from registry_site.permissions import IsModerator, TokenHasScope
@@ -25,6 +25,7 @@ class TokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.Gen
     """Personal access tokens: create with a password, list, revoke one or all."""
 
     serializer_class = TokenSerializer
+    queryset = ApiToken.objects.none()  # names the model for the schema; see get_queryset
 
     def get_permissions(self):
         if self.action == "create":
@@ -59,7 +60,9 @@ class TokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.Gen
         return Response(TokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request, pk=None):
-        get_object_or_404(self.get_queryset(), pk=pk)
+        # Token ids are integers: any other id names no token (a 404, not a lookup error).
+        if not (pk.isascii() and pk.isdigit()):
+            raise NotFound(f"Token {pk} not found.")
         token_revoke(user=request.user, token_id=int(pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
 

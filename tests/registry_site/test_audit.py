@@ -1,0 +1,203 @@
+"""The audit trail: a hash chain that verify_audit_log checks, and the moderators' API."""
+
+import threading
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from registry_site.audit import GENESIS_HASH, audit_record, audit_verify
+from registry_site.models import AuditChainHead, AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def record(n, **extra):
+    return [audit_record(action=f"test.event{i}", details={"i": i, **extra}) for i in range(n)]
+
+
+def verify():
+    return call_command("verify_audit_log")
+
+
+def test_events_chain_each_to_the_one_before(user):
+    events = record(4)
+    events.append(audit_record(action="test.with_target", actor=user, target=user,
+                               details={"nested": {"b": [1, 2], "a": "x"}}, ip="10.0.0.1"))
+    chain = list(AuditEvent.objects.order_by("id"))
+    assert chain[0].prev_hash == GENESIS_HASH
+    for before, after in zip(chain, chain[1:], strict=False):
+        assert after.prev_hash == before.hash
+    assert len({e.hash for e in chain}) == len(chain)
+    assert AuditChainHead.objects.get().last_hash == chain[-1].hash
+    last = chain[-1]
+    assert (last.actor, last.target_type, last.target_id, last.ip) == (
+        user, "auth.user", str(user.pk), "10.0.0.1")
+
+
+def test_verify_passes_on_an_intact_chain(capsys):
+    record(5, text="é ünïcode", when=None, number=1.5)
+    verify()
+    assert "5 events verified" in capsys.readouterr().out
+    assert audit_verify() == (5, None)
+
+
+def test_verify_passes_on_an_empty_log(capsys):
+    verify()
+    assert "0 events verified" in capsys.readouterr().out
+
+
+def test_details_are_stored_as_plain_json():
+    from datetime import UTC, datetime
+
+    event = audit_record(action="test.json",
+                         details={"at": datetime(2030, 1, 1, tzinfo=UTC), "n": 10**15})
+    event.refresh_from_db()
+    assert event.details == {"at": "2030-01-01 00:00:00+00:00", "n": 10**15}
+    verify()
+
+
+@pytest.mark.parametrize("ip", ["::ffff:10.1.2.3", "2001:0DB8:0000::0001", "fe80::1",
+                                "192.168.0.1"])
+def test_any_client_address_keeps_the_chain_verifiable(ip):
+    audit_record(action="test.ip", ip=ip)
+    audit_record(action="test.after")
+    assert audit_verify() == (2, None)
+
+
+def test_ipv4_mapped_client_through_the_api_keeps_the_chain(anon_client):
+    anon_client.post("/api/v1/auth/tokens/", {"username": "ghost", "password": "x"},
+                     format="json", REMOTE_ADDR="::ffff:10.1.2.3")
+    assert AuditEvent.objects.filter(action="auth.login_failed").exists()
+    assert audit_verify()[1] is None
+
+
+def test_altered_details_are_detected():
+    events = record(5)
+    AuditEvent.objects.filter(pk=events[2].pk).update(details={"i": 99})
+    with pytest.raises(CommandError) as broken:
+        verify()
+    assert f"event {events[2].pk}" in str(broken.value)
+    assert "after 2 good events" in str(broken.value)
+
+
+@pytest.mark.parametrize("field", ["action", "actor_id", "target_id", "ip", "created_at"])
+def test_any_altered_field_is_detected(field, user):
+    from datetime import timedelta
+
+    before = AuditEvent.objects.count()  # the user fixture's credit is audited
+    events = record(3)
+    target = AuditEvent.objects.filter(pk=events[1].pk)
+    change = {"action": "test.forged", "actor_id": user.pk, "target_id": "42",
+              "ip": "10.9.9.9", "created_at": events[1].created_at + timedelta(seconds=1)}
+    target.update(**{field: change[field]})
+    checked, problem = audit_verify()
+    assert checked == before + 1
+    assert f"event {events[1].pk}" in problem
+
+
+def test_a_rehashed_row_is_detected_by_its_successor():
+    events = record(4)
+    AuditEvent.objects.filter(pk=events[1].pk).update(hash="f" * 64)
+    checked, problem = audit_verify()
+    assert checked == 1
+    assert f"event {events[1].pk}" in problem
+
+
+def test_a_deleted_middle_row_is_detected():
+    events = record(5)
+    AuditEvent.objects.filter(pk=events[2].pk).delete()
+    with pytest.raises(CommandError) as broken:
+        verify()
+    assert f"event {events[3].pk}" in str(broken.value)
+    assert "removed" in str(broken.value)
+
+
+def test_a_deleted_first_row_is_detected():
+    events = record(3)
+    AuditEvent.objects.filter(pk=events[0].pk).delete()
+    checked, problem = audit_verify()
+    assert checked == 0
+    assert f"event {events[1].pk}" in problem
+
+
+def test_a_deleted_newest_row_is_detected():
+    events = record(5)
+    AuditEvent.objects.filter(pk=events[-1].pk).delete()
+    with pytest.raises(CommandError) as broken:
+        verify()
+    message = str(broken.value)
+    assert "newest" in message
+    assert f"after event {events[-2].pk}" in message  # the last event still intact
+
+
+def test_every_row_deleted_is_detected():
+    record(3)
+    AuditEvent.objects.all().delete()
+    with pytest.raises(CommandError):
+        verify()
+
+
+def test_audit_events_api_as_anonymous_user_and_moderator(anon_client, user_client,
+                                                          moderator_client):
+    record(3)
+    assert anon_client.get("/api/v1/audit-events/").status_code == 401
+    refused = user_client.get("/api/v1/audit-events/")
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "permission_denied"
+    response = moderator_client.get("/api/v1/audit-events/")
+    assert response.status_code == 200
+    data = response.json()
+    assert set(data) >= {"next", "previous", "results"}
+    rows = data["results"]
+    assert rows == sorted(rows, key=lambda r: -r["id"])
+    assert set(rows[0]) == {"id", "created_at", "actor", "action", "target_type", "target_id",
+                            "ip", "details", "prev_hash", "hash"}
+    filtered = moderator_client.get("/api/v1/audit-events/?action=test.event1").json()
+    assert [r["action"] for r in filtered["results"]] == ["test.event1"]
+    one = moderator_client.get(f"/api/v1/audit-events/{rows[0]['id']}/")
+    assert one.status_code == 200
+
+
+def test_audit_events_api_is_read_only(moderator_client):
+    event = record(1)[0]
+    assert moderator_client.delete(f"/api/v1/audit-events/{event.pk}/").status_code == 405
+    assert moderator_client.post("/api/v1/audit-events/", {}, format="json").status_code == 405
+    assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_audit_admin_is_read_only_for_moderators(client, moderator):
+    event = record(1)[0]
+    client.force_login(moderator)
+    assert client.get("/admin/registry_site/auditevent/").status_code == 200
+    assert client.get(f"/admin/registry_site/auditevent/{event.pk}/change/").status_code == 200
+    assert client.post(f"/admin/registry_site/auditevent/{event.pk}/delete/").status_code == 403
+    assert client.get("/admin/registry_site/auditevent/add/").status_code == 403
+    assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_writers_keep_one_unbroken_chain():
+    threads_count, per_thread = 12, 10
+    barrier = threading.Barrier(threads_count)
+    errors = []
+
+    def write(n):
+        try:
+            barrier.wait()
+            for i in range(per_thread):
+                audit_record(action="test.concurrent", details={"thread": n, "i": i})
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert audit_verify() == (threads_count * per_thread, None)

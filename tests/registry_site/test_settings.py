@@ -1,0 +1,58 @@
+"""A bad environment value stops start-up with a message naming the variable."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+
+SETUP = "import django; django.setup(); print('started')"
+CONFIGURED = ("DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL",
+              "REDIS_URL", "TOKEN_TTL_SECONDS", "TOKEN_MAX_TTL_SECONDS", "THROTTLE_ANON",
+              "IP_ALLOWLIST", "TRUSTED_PROXY_COUNT")
+
+
+def start(**env):
+    base = {k: v for k, v in os.environ.items() if k not in CONFIGURED}
+    base["DJANGO_SETTINGS_MODULE"] = "registry_site.settings"
+    return subprocess.run([sys.executable, "-c", SETUP], cwd=settings.BASE_DIR,
+                          env={**base, **env}, capture_output=True, text=True, timeout=60)
+
+
+def test_defaults_start():
+    result = start()
+    assert result.returncode == 0, result.stderr
+    assert "started" in result.stdout
+
+
+def test_production_settings_start_with_a_secret_key():
+    result = start(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="x" * 60,
+                   DJANGO_ALLOWED_HOSTS="registry.example")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG"),
+        ({"DJANGO_DEBUG": "0"}, "DJANGO_SECRET_KEY"),
+        ({"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "x" * 60}, "DJANGO_ALLOWED_HOSTS"),
+        ({"TOKEN_TTL_SECONDS": "abc"}, "TOKEN_TTL_SECONDS"),
+        ({"TOKEN_TTL_SECONDS": "0"}, "TOKEN_TTL_SECONDS"),
+        ({"TOKEN_MAX_TTL_SECONDS": "-5"}, "TOKEN_MAX_TTL_SECONDS"),
+        ({"TOKEN_TTL_SECONDS": "100", "TOKEN_MAX_TTL_SECONDS": "50"}, "TOKEN_TTL_SECONDS"),
+        ({"REDIS_URL": "http://x"}, "REDIS_URL"),
+        ({"DATABASE_URL": "nonsense"}, "DATABASE_URL"),
+        ({"THROTTLE_ANON": "lots"}, "THROTTLE_ANON"),
+        ({"THROTTLE_ANON": "100/fortnight"}, "THROTTLE_ANON"),
+        ({"IP_ALLOWLIST": "not-a-cidr"}, "IP_ALLOWLIST"),
+        ({"IP_ALLOWLIST": "10.0.0.0/8, 300.1.2.3/32"}, "IP_ALLOWLIST"),
+        ({"TRUSTED_PROXY_COUNT": "many"}, "TRUSTED_PROXY_COUNT"),
+    ],
+)
+def test_bad_values_stop_start_up_naming_the_variable(env, variable):
+    result = start(**env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert variable in result.stderr.strip().splitlines()[-1], result.stderr[-2000:]
