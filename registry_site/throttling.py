@@ -6,9 +6,10 @@ the limit passes. These throttles count with the cache's atomic ``add`` (creates
 and ``incr`` (Redis INCR), so the Nth request of a window is refused whichever worker gets it.
 A window opens with a client's first request and lasts the rate's period.
 
-Views attach a scoped limit by declaring ``throttle_scope = "vote"`` (the whole view, or one
-``@action(..., throttle_scope="vote")``) or ``throttle_scopes = {"create": "register"}`` (per
-action or lower-case HTTP method). The scopes and their rates are in settings.THROTTLE_RATES.
+A view adds a scoped limit on top of the default two by adding ``ScopedRateThrottle`` to its
+throttles and naming the scope: ``throttle_scope = "vote"`` (the whole view, or set for one
+action) or ``throttle_scopes = {"create": "register"}`` (per action or lower-case HTTP method).
+The scopes and their rates are in settings.THROTTLE_RATES.
 """
 
 import math

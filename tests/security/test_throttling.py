@@ -216,3 +216,31 @@ def test_login_forms_share_the_token_creation_limit(user, rates, path):
     assert int(refused["Retry-After"]) > 0
     assert AuditEvent.objects.filter(action="security.throttled").count() == 1
     assert AuditEvent.objects.filter(action="auth.login_failed").count() == 3
+
+
+def test_registrations_usage_and_votes_have_their_own_limits(client_for, user, other_user,
+                                                             moderator, rates):
+    from governance_app.services import proposal_create, voting_power_grant
+    from tests.security.conftest import register_version
+
+    rates(register="1/min", usage="1/min", vote="1/min")
+    client = client_for(user)
+    body = {"name": "limited", "version": "1.0.0", "hash": "a" * 64, "size_bytes": 10,
+            "parameter_count": 1}
+    assert client.post("/api/v1/models/", body).status_code == 201
+    assert client.post("/api/v1/models/", {**body, "version": "2"}).status_code == 429
+
+    approved = register_version(other_user, b"x" * 10, name="used-model", approve_by=moderator)
+    usage = {"version": approved.version, "success": True, "duration_us": 5}
+    assert client.post("/api/v1/models/used-model/usage/", usage).status_code == 201
+    assert client.post("/api/v1/models/used-model/usage/", usage).status_code == 429
+
+    voting_power_grant(user=user, power=100_000, reason="test")
+    proposal = proposal_create(proposer=user, type="parameter_change", title="Quorum",
+                               payload={"parameter": "quorum_bps", "value": 500, "reason": "t"})
+    vote = f"/api/v1/proposals/{proposal.pk}/vote/"
+    assert client.post(vote, {"choice": "for"}).status_code == 201
+    assert client.post(vote, {"choice": "for"}).status_code == 429
+    scopes = [limit["scope"] for event in AuditEvent.objects.filter(action="security.throttled")
+              for limit in event.details["limits"]]
+    assert sorted(scopes) == ["register", "usage", "vote"]
