@@ -96,6 +96,10 @@ def audit_verify() -> tuple[int, str | None]:
     """Walk the chain in order; return (events checked, description of the first bad row)."""
     from registry_site.models import AuditChainHead, AuditEvent
 
+    # The head is read first and the walk stops at the event it names: events appended while
+    # the walk runs come after it, and must not look like a head pointing past the table.
+    # (The head and its event commit together, so the walk's later snapshot holds that event.)
+    head = AuditChainHead.objects.filter(pk=1).values_list("last_hash", flat=True).first()
     expected_prev = GENESIS_HASH
     checked = 0
     last_good = None
@@ -115,8 +119,12 @@ def audit_verify() -> tuple[int, str | None]:
         expected_prev = event.hash
         checked += 1
         last_good = event.pk
-    head = AuditChainHead.objects.filter(pk=1).first()
-    if head is not None and head.last_hash != expected_prev:
+        if event.hash == head:
+            break
+    if head is None:
+        if checked:
+            return checked, "the chain head row is missing (it was deleted)"
+    elif head != expected_prev:
         after = f"after event {last_good}" if last_good else "from the start"
         return checked, (
             f"the newest events were removed {after}: the chain head names a later hash"

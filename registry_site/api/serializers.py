@@ -6,8 +6,11 @@ from registry_site.models import ApiToken, AuditEvent, Scope
 class TokenCreateInputSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=4096, style={"input_type": "password"})
+    # Omitted means every scope the user may hold; an explicit empty list is a mistake, not
+    # a request for everything.
     scopes = serializers.ListField(
-        child=serializers.ChoiceField(choices=Scope.choices), required=False, max_length=10
+        child=serializers.ChoiceField(choices=Scope.choices), required=False, max_length=10,
+        allow_empty=False,
     )
     expires_in = serializers.IntegerField(min_value=1, required=False)
     name = serializers.CharField(max_length=100, required=False, default="")

@@ -1,5 +1,5 @@
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import AuthenticationFailed
@@ -93,6 +93,9 @@ class ParameterListView(APIView):
         return Response(ParameterSerializer(rows, many=True).data)
 
 
+@extend_schema_view(list=extend_schema(parameters=[
+    OpenApiParameter("action", str, description="Only events of this action, e.g. token.created."),
+]))
 class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
     """The audit trail, newest first (moderators only)."""
 

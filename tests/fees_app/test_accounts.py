@@ -234,6 +234,7 @@ def test_admin_credit_action_asks_for_amount_and_reason(client, moderator, make_
     assert page.status_code == 200
     assert b"Credit these accounts" in page.content
     assert b'name="amount"' in page.content and b'name="reason"' in page.content
+    assert b'href="/admin/fees_app/account/">Cancel' in page.content
     assert balance(bob) == 5  # nothing happens before the form is filled in
 
     invalid = client.post(url, {"action": "credit", "_selected_action": accounts, "apply": "1",

@@ -90,6 +90,8 @@ def test_schema_and_docs_pages(client):
     schema = client.get("/api/schema/")
     assert schema.status_code == 200
     assert b"/api/v1/fees/calculate/" in schema.content
+    audit_list = client.get("/api/schema/?format=json").json()["paths"]["/api/v1/audit-events/"]
+    assert "action" in {p["name"] for p in audit_list["get"]["parameters"]}
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"cdn" not in docs.content.lower()

@@ -201,3 +201,42 @@ def test_concurrent_writers_keep_one_unbroken_chain():
         thread.join()
     assert errors == []
     assert audit_verify() == (threads_count * per_thread, None)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_verifying_while_events_are_appended_reports_no_false_tampering():
+    audit_record(action="test.first")
+    stop = threading.Event()
+    problems = []
+
+    def write():
+        try:
+            for i in range(300):
+                audit_record(action="test.live", details={"i": i})
+        finally:
+            stop.set()
+            connection.close()
+
+    def check():
+        try:
+            while not stop.is_set():
+                problem = audit_verify()[1]
+                if problem:
+                    problems.append(problem)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write), threading.Thread(target=check)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert problems == []
+    assert audit_verify() == (301, None)
+
+
+def test_a_deleted_chain_head_is_detected():
+    record(2)
+    AuditChainHead.objects.all().delete()
+    assert "head" in audit_verify()[1]

@@ -80,7 +80,7 @@ def test_a_user_cannot_ask_for_moderate(anon_client, user):
 
 @pytest.mark.parametrize(
     ("extra", "field"),
-    [({"scopes": ["root"]}, "scopes"), ({"scopes": "read"}, "scopes"),
+    [({"scopes": ["root"]}, "scopes"), ({"scopes": "read"}, "scopes"), ({"scopes": []}, "scopes"),
      ({"expires_in": 0}, "expires_in"), ({"expires_in": "soon"}, "expires_in")],
 )
 def test_create_field_errors(anon_client, user, extra, field):
