@@ -1,0 +1,207 @@
+"""The proposals API: shapes, status codes, filters and the permission matrix."""
+
+import pytest
+
+from fees_app.services import account_for
+from governance_app.models import Proposal, Vote
+from governance_app.services import proposal_cancel, proposal_execute, vote_cast
+from models_app.models import StatusChange
+from tests.governance_app.conftest import VOTING_PERIOD
+
+pytestmark = pytest.mark.django_db
+
+DETAIL_FIELDS = {"id", "type", "title", "description", "payload", "proposer", "state",
+                 "created_at", "voting_ends_at", "execution_deadline", "quorum", "tally",
+                 "quorum_reached", "my_vote"}
+
+
+def approval(pending, **extra):
+    return {"type": "model_approval", "title": "Approve sentiment-mini",
+            "description": "It works.",
+            "payload": {"name": pending.name, "version": pending.version,
+                        "reason": "Passed review"}, **extra}
+
+
+def test_create_answers_201_with_the_proposal(client_for, alice, bob, pending):
+    response = client_for(alice).post("/api/v1/proposals/", approval(pending), format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert set(body) == DETAIL_FIELDS
+    assert body["state"] == "active"
+    assert body["proposer"] == "alice"
+    assert body["quorum"] == 4_000
+    assert body["tally"] == {"for": 0, "against": 0, "abstain": 0}
+    assert body["quorum_reached"] is False
+    assert body["my_vote"] is None
+    assert body["payload"] == {"name": "sentiment-mini", "version": "1.0.0",
+                               "reason": "Passed review"}
+
+
+def test_create_refusals_change_nothing(client_for, anon_client, alice, holder, pending):
+    balance = account_for(alice).balance
+    assert anon_client.post("/api/v1/proposals/", approval(pending),
+                            format="json").status_code == 401
+    assert client_for(alice, scopes=["read", "vote"]).post(
+        "/api/v1/proposals/", approval(pending), format="json").status_code == 403
+    bad = approval(pending)
+    bad["payload"] = {"name": pending.name, "version": "9.9.9", "reason": "r"}
+    response = client_for(alice).post("/api/v1/proposals/", bad, format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+    assert "payload.version" in response.json()["fields"]
+    assert client_for(alice).post("/api/v1/proposals/", {**approval(pending), "payload": "x"},
+                                  format="json").status_code == 400
+    weak = holder("weak", power=10)
+    response = client_for(weak).post("/api/v1/proposals/", approval(pending), format="json")
+    assert response.status_code == 403
+    assert response.json()["code"] == "insufficient_voting_power"
+    poor = holder("poor", power=5_000, balance=100)
+    response = client_for(poor).post("/api/v1/proposals/", approval(pending), format="json")
+    assert response.status_code == 402
+    assert response.json()["needed"] == 10_000
+    assert Proposal.objects.count() == 0
+    assert account_for(alice).balance == balance
+    assert account_for(poor).balance == 100
+
+
+def test_vote_matrix(client_for, anon_client, make_proposal, alice, bob, holder):
+    proposal = make_proposal()
+    url = f"/api/v1/proposals/{proposal.pk}/vote/"
+    assert anon_client.post(url, {"choice": "for"}, format="json").status_code == 401
+    assert client_for(bob, scopes=["read", "propose"]).post(
+        url, {"choice": "for"}, format="json").status_code == 403
+    assert client_for(bob).post(url, {"choice": "maybe"}, format="json").status_code == 400
+    nobody = holder("nobody", power=0)
+    response = client_for(nobody).post(url, {"choice": "for"}, format="json")
+    assert (response.status_code, response.json()["code"]) == (403, "no_voting_power")
+    assert client_for(bob).post("/api/v1/proposals/999/vote/", {"choice": "for"},
+                                format="json").status_code == 404
+
+    bob_client = client_for(bob, scopes=["vote"])
+    response = bob_client.post(url, {"choice": "against", "reason": "Not yet"}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["weight"] == 40_000
+    assert response.json()["choice"] == "against"
+    response = bob_client.post(url, {"choice": "for"}, format="json")
+    assert (response.status_code, response.json()["code"]) == (409, "already_voted")
+    assert Vote.objects.count() == 1
+    proposal.refresh_from_db()
+    assert proposal.tally == {"for": 0, "against": 40_000, "abstain": 0}
+
+
+def test_vote_after_close_is_409(client_for, make_proposal, bob, clock):
+    proposal = make_proposal()
+    clock.shift(VOTING_PERIOD)
+    response = client_for(bob).post(f"/api/v1/proposals/{proposal.pk}/vote/",
+                                    {"choice": "for"}, format="json")
+    assert (response.status_code, response.json()["code"]) == (409, "voting_closed")
+
+
+def test_detail_shows_my_vote(client_for, anon_client, make_proposal, alice, bob):
+    proposal = make_proposal()
+    vote_cast(proposal=proposal, voter=alice, choice="abstain", reason="Conflict of interest")
+    body = client_for(alice).get(f"/api/v1/proposals/{proposal.pk}/").json()
+    assert set(body) == DETAIL_FIELDS
+    assert body["my_vote"]["choice"] == "abstain"
+    assert body["my_vote"]["weight"] == 60_000
+    assert body["tally"]["abstain"] == 60_000
+    assert body["quorum_reached"] is True
+    assert client_for(bob).get(f"/api/v1/proposals/{proposal.pk}/").json()["my_vote"] is None
+    assert anon_client.get(f"/api/v1/proposals/{proposal.pk}/").json()["my_vote"] is None
+    assert anon_client.get("/api/v1/proposals/999/").status_code == 404
+    assert client_for(alice, scopes=["vote"]).get(
+        f"/api/v1/proposals/{proposal.pk}/").status_code == 403
+
+
+def test_votes_list(anon_client, make_proposal, alice, bob):
+    proposal = make_proposal()
+    vote_cast(proposal=proposal, voter=alice, choice="for")
+    vote_cast(proposal=proposal, voter=bob, choice="against", reason="No")
+    body = anon_client.get(f"/api/v1/proposals/{proposal.pk}/votes/").json()
+    assert [(v["voter"], v["choice"], v["weight"]) for v in body["results"]] == [
+        ("bob", "against", 40_000), ("alice", "for", 60_000)]
+    assert anon_client.get("/api/v1/proposals/999/votes/").status_code == 404
+
+
+def test_execute_matrix(client_for, anon_client, passed, bob, pending, clock):
+    proposal = passed()
+    url = f"/api/v1/proposals/{proposal.pk}/execute/"
+    assert anon_client.post(url).status_code == 401
+    assert client_for(bob, scopes=["read"]).post(url).status_code == 403
+    response = client_for(bob).post(url)
+    assert response.status_code == 200, response.content
+    assert response.json()["state"] == "executed"
+    pending.refresh_from_db()
+    assert pending.status == "approved"
+    response = client_for(bob).post(url)
+    assert (response.status_code, response.json()["code"]) == (409, "not_executable")
+    assert StatusChange.objects.filter(to_status="approved").count() == 1
+
+
+def test_execute_active_is_409(client_for, make_proposal, bob):
+    proposal = make_proposal()
+    response = client_for(bob).post(f"/api/v1/proposals/{proposal.pk}/execute/")
+    assert response.status_code == 409
+    assert response.json()["state"] == "active"
+
+
+def test_cancel_matrix(client_for, anon_client, make_proposal, alice, bob, moderator):
+    proposal = make_proposal()
+    url = f"/api/v1/proposals/{proposal.pk}/cancel/"
+    assert anon_client.post(url, {"reason": "x"}, format="json").status_code == 401
+    assert client_for(alice, scopes=["vote"]).post(url, {"reason": "x"},
+                                                   format="json").status_code == 403
+    assert client_for(bob).post(url, {"reason": "x"}, format="json").status_code == 403
+    assert client_for(alice).post(url, {}, format="json").status_code == 400
+    vote_cast(proposal=proposal, voter=bob, choice="against")
+    response = client_for(alice).post(url, {"reason": "x"}, format="json")
+    assert (response.status_code, response.json()["code"]) == (409, "others_voted")
+    response = client_for(moderator).post(url, {"reason": "Spam"}, format="json")
+    assert response.status_code == 200
+    assert response.json()["state"] == "canceled"
+    assert client_for(moderator).post(url, {"reason": "Again"}, format="json").status_code == 409
+
+
+def test_list_filters_ordering_and_pagination(anon_client, client_for, make_proposal, passed,
+                                             alice, bob, moderator, clock):
+    change = {"type": "parameter_change",
+              "payload": {"parameter": "quorum_bps", "value": 500, "reason": "r"}}
+    executed = passed(**change)
+    proposal_execute(proposal=executed, actor=alice)
+    canceled = make_proposal(**change)
+    proposal_cancel(proposal=canceled, actor=moderator, reason="x")
+    by_bob = make_proposal(proposer=bob, title="Bob's")
+
+    def ids(query):
+        response = anon_client.get(f"/api/v1/proposals/{query}")
+        assert response.status_code == 200, response.content
+        return [p["id"] for p in response.json()["results"]]
+
+    assert ids("") == [by_bob.pk, canceled.pk, executed.pk]
+    assert ids("?state=active") == [by_bob.pk]
+    assert ids("?state=executed") == [executed.pk]
+    assert ids("?state=canceled") == [canceled.pk]
+    assert ids("?type=model_approval") == [by_bob.pk]
+    assert ids("?proposer=bob") == [by_bob.pk]
+    assert ids("?ordering=created_at") == [executed.pk, canceled.pk, by_bob.pk]
+    assert anon_client.get("/api/v1/proposals/?state=bogus").status_code == 400
+    page = anon_client.get("/api/v1/proposals/?page_size=2").json()
+    assert len(page["results"]) == 2 and page["next"]
+    assert len(anon_client.get(page["next"]).json()["results"]) == 1
+    clock.shift(VOTING_PERIOD)
+    assert ids("?state=failed") == [by_bob.pk]
+
+
+def test_list_query_count_is_fixed(client_for, make_proposal, alice, bob, holder,
+                                   django_assert_num_queries):
+    client = client_for(alice)
+    for n in range(5):
+        proposal = make_proposal(type="parameter_change", title=f"p{n}",
+                                 payload={"parameter": "quorum_bps", "value": 500, "reason": "r"})
+        vote_cast(proposal=proposal, voter=alice, choice="for")
+    # The token lookup, the page of proposals with their state, the caller's votes; the
+    # token's last-used stamp was written by the first request.
+    client.get("/api/v1/proposals/")
+    with django_assert_num_queries(3):
+        response = client.get("/api/v1/proposals/")
+    assert all(p["my_vote"]["choice"] == "for" for p in response.json()["results"])
