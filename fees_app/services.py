@@ -47,11 +47,12 @@ def schedule_install(*, fee_type: str, method: str, base_fee: int, unit_fee: int
     if errors:
         raise InvalidInput(errors)
     with transaction.atomic():
-        # Lock the active row so two installs for one type queue up instead of clashing.
-        previous = (
-            FeeSchedule.objects.select_for_update()
-            .filter(fee_type=fee_type, is_active=True).first()
-        )
+        # Installs for one type queue up on a lock of the type's first version, a row that
+        # never changes. (Locking the active row instead lets a waiter wake to find it no
+        # longer active, and two waiters then race for the same new version number.)
+        list(FeeSchedule.objects.select_for_update().filter(fee_type=fee_type)
+             .order_by("version").values_list("pk", flat=True)[:1])
+        previous = FeeSchedule.objects.filter(fee_type=fee_type, is_active=True).first()
         latest = FeeSchedule.objects.filter(fee_type=fee_type).aggregate(v=Max("version"))["v"]
         FeeSchedule.objects.filter(fee_type=fee_type, is_active=True).update(is_active=False)
         try:

@@ -63,7 +63,8 @@ def audit_record(*, action: str, actor=None, target=None, target_type: str = "",
     """Append one event to the hash chain; call inside the transaction of the change it records.
 
     The chain head row is locked, so concurrent writers append one after another and no two
-    events ever share a predecessor.
+    events ever share a predecessor. The lock is held until that transaction commits: make
+    this the transaction's last write, since taking other row locks after it invites deadlocks.
     """
     from registry_site.models import AuditChainHead, AuditEvent
 

@@ -197,3 +197,37 @@ def test_admin_schedules_refused_to_a_plain_user(client, user):
     assert client.get("/admin/fees_app/feeschedule/add/").status_code == 403
     assert client.post("/admin/fees_app/feeschedule/add/", _admin_form()).status_code == 403
     assert FeeSchedule.objects.filter(fee_type="storage").count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_installs_queue_up_into_consecutive_versions():
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(8)
+    errors = []
+
+    def install(n):
+        try:
+            barrier.wait()
+            schedule_install(fee_type="execution", method="fixed", base_fee=100 + n, unit_fee=0,
+                             min_fee=0, max_fee=10_000, reason=f"install {n}")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=install, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    versions = list(FeeSchedule.objects.filter(fee_type="execution").order_by("version")
+                    .values_list("version", "is_active"))
+    assert versions == [(v, v == 9) for v in range(1, 10)]
+    previous = sorted(AuditEvent.objects.filter(action="fee_schedule.installed")
+                      .values_list("details__previous_version", flat=True))
+    assert previous == list(range(1, 9))
