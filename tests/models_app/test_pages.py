@@ -1,0 +1,178 @@
+"""The catalog, register form, model page and statistics dashboard."""
+
+import re
+
+import pytest
+from django.test import Client
+
+from fees_app.services import account_for
+from models_app.models import Registration, StatusChange
+
+Status = Registration.Status
+FORM = {"name": "my-model", "version": "1.0.0", "hash": "cd" * 32, "size_bytes": "2048",
+        "parameter_count": "1000", "category": "Speech", "tags": "asr, english",
+        "input_shape": "1, 16000", "output_shape": "", "description": "",
+        "license": "MIT", "source_url": "https://example.com/m", "architecture": ""}
+
+
+@pytest.fixture
+def browser():
+    return Client()
+
+
+@pytest.fixture
+def logged_in(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def assert_csp_clean(response):
+    html = response.content.decode()
+    assert not re.search(r"\sstyle=", html)
+    assert not re.search(r"<script(?![^>]*\ssrc=)", html)
+
+
+def test_catalog_lists_approved_with_filters(browser, approved, register, user):
+    register(user, "hidden-pending")
+    response = browser.get("/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "bert-base" in html and "hidden-pending" not in html
+    assert 'name="search"' in html and 'name="ordering"' in html
+    assert 'class="badge approved"' in html
+    assert_csp_clean(response)
+    assert "bert-base" not in browser.get("/?category=Speech").content.decode()
+
+
+def test_catalog_shows_filter_errors_and_pages(browser, register, move, user):
+    for i in range(26):
+        move(register(user, f"model-{i:02}"), Status.APPROVED)
+    first = browser.get("/?ordering=name").content.decode()
+    assert "model-00" in first and "model-25" not in first
+    assert "page=2" in first
+    second = browser.get("/?ordering=name&page=2").content.decode()
+    assert "model-25" in second and "page=3" not in second
+    bad = browser.get("/?size_min=lots").content.decode()
+    assert "Enter a number" in bad
+
+
+def test_catalog_escapes_what_users_wrote(browser, register, move, user):
+    move(register(user, "xss-model", tags=["<script>alert(1)</script>"],
+                  description="<img src=x onerror=alert(1)>"), Status.APPROVED)
+    catalog = browser.get("/?search=%3Cscript%3E").content.decode()
+    assert "<script>alert(1)</script>" not in catalog
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in browser.get("/").content.decode()
+    page = browser.get("/models/xss-model/").content.decode()
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_register_form_needs_login(browser):
+    response = browser.get("/models/new/")
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]
+
+
+def test_register_form_quotes_fees(logged_in):
+    page = logged_in.get("/models/new/")
+    assert page.status_code == 200
+    assert b"registration" in page.content and b"update" in page.content
+    assert_csp_clean(page)
+    quote = logged_in.post("/models/new/", {**FORM, "quote": "1"})
+    assert quote.status_code == 200
+    assert quote.context["quote"].amount == 3048
+    assert not Registration.objects.exists()
+
+
+def test_register_form_registers_and_redirects(logged_in, user):
+    response = logged_in.post("/models/new/", FORM)
+    assert response.status_code == 302
+    assert response["Location"] == "/models/my-model/?version=1.0.0"
+    registration = Registration.objects.get(name="my-model")
+    assert registration.tags == ["asr", "english"]
+    assert registration.input_shape == [1, 16000]
+    assert StatusChange.objects.get(registration=registration).source == "web"
+    page = logged_in.get(response["Location"])
+    assert b"pending review" in page.content  # the success message
+    assert b"Pending" in page.content
+    assert account_for(user).balance == 1_000_000 - 3048
+
+
+def test_register_form_shows_field_errors(logged_in):
+    response = logged_in.post("/models/new/", {**FORM, "name": "Bad Name", "hash": "xyz",
+                                               "source_url": "ftp://x", "input_shape": "1, a"})
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert set(errors) == {"input_shape"}  # parse errors first; nothing reached the service
+    response = logged_in.post("/models/new/", {**FORM, "name": "Bad Name", "hash": "xyz",
+                                               "source_url": "ftp://x"})
+    assert set(response.context["form"].errors) == {"name", "hash", "source_url"}
+    assert not Registration.objects.exists()
+
+
+def test_register_form_shows_refusals(make_user, register, user):
+    poor = make_user("poor", balance=10)
+    client = Client()
+    client.force_login(poor)
+    response = client.post("/models/new/", FORM)
+    assert "The registration fee is 3048 but the balance is 10." in \
+        response.context["form"].non_field_errors()
+    register(user, "taken")
+    response = client.post("/models/new/", {**FORM, "name": "taken"})
+    assert "belongs to another registrant" in response.context["form"].non_field_errors()[0]
+
+
+def test_model_page(browser, approved, register, move, client_for, other_user, user):
+    client_for(other_user).post("/api/v1/models/bert-base/usage/",
+                                {"success": True, "duration_us": 100})
+    response = browser.get("/models/bert-base/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Status history" in html and "checked" in html  # the approval reason
+    assert response.context["totals"]["total_executions"] == 1
+    assert {row["fee_type"]: row["amount"] for row in response.context["fees"]} == {
+        "registration": 2024, "execution": 100}
+    assert "Deprecate" not in html
+    assert_csp_clean(response)
+    assert browser.get("/models/bert-base/?version=9").status_code == 404
+    register(user, "pending-only")
+    assert browser.get("/models/pending-only/").status_code == 404
+
+
+def test_owner_deprecates_from_the_model_page(logged_in, approved):
+    page = logged_in.get("/models/bert-base/").content.decode()
+    assert "Deprecate version 1.0.0" in page
+    response = logged_in.post("/models/bert-base/deprecate/",
+                              {"version": "1.0.0", "reason": "use v2"}, follow=True)
+    assert "is now deprecated" in response.content.decode()
+    approved.refresh_from_db()
+    assert approved.status == Status.DEPRECATED
+    assert StatusChange.objects.filter(registration=approved).first().source == "web"
+
+
+def test_others_cannot_deprecate(other_user, approved):
+    client = Client()
+    client.force_login(other_user)
+    response = client.post("/models/bert-base/deprecate/", {"version": "1.0.0"}, follow=True)
+    assert "may not move" in response.content.decode()
+    approved.refresh_from_db()
+    assert approved.status == Status.APPROVED
+    assert Client().post("/models/bert-base/deprecate/", {"version": "1.0.0"}).status_code == 302
+
+
+def test_stats_dashboard(browser, approved, client_for, other_user):
+    client_for(other_user).post("/api/v1/models/bert-base/usage/",
+                                {"success": True, "duration_us": 100})
+    response = browser.get("/stats/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<meter" in html and '<svg class="chart"' in html and "<rect" in html
+    assert "bert-base" in html  # most used
+    assert response.context["registry"]["total_models"] == 1
+    assert_csp_clean(response)
+
+
+def test_stats_dashboard_when_empty(browser, db):
+    response = browser.get("/stats/")
+    assert response.status_code == 200
+    assert b"No executions recorded yet" in response.content
