@@ -16,7 +16,8 @@ from models_app.services import registration_create, usage_record
 from registry_site.errors import DomainError
 from tests.models_app.conftest import HASH
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.postgres,
+              pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def race(workers):

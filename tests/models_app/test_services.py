@@ -106,7 +106,8 @@ def test_duplicate_version_conflicts(user, register):
     ("description", "d" * 5001), ("license", "l" * 101), ("architecture", "a" * 101),
     ("source_url", "ftp://example.com/m"), ("source_url", "javascript:alert(1)"),
     ("source_url", "not a url"),
-    ("tags", [f"t{i}" for i in range(21)]), ("tags", ["x" * 51]), ("tags", [""]), ("tags", [1]), ("tags", "nlp"),
+    ("tags", [f"t{i}" for i in range(21)]), ("tags", ["x" * 51]), ("tags", [""]),
+    ("tags", [1]), ("tags", "nlp"),
     ("input_shape", [1, 0]), ("input_shape", [-3]), ("input_shape", ["3"]),
     ("output_shape", [1.5]), ("output_shape", [True]), ("output_shape", "1,2"),
 ])
