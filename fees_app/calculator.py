@@ -11,6 +11,8 @@ class FeeMethod:
 
 
 MAX_UNIT_FEE = 1_000_000
+# The largest value a BigIntegerField column holds; larger terms could never be stored.
+MAX_STORED_INT = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -49,10 +51,12 @@ def schedule_errors(terms: FeeTerms) -> dict[str, str]:
             errors[field] = "Must be an integer."
         elif value < 0:
             errors[field] = "Must be at least 0."
+        elif value > MAX_STORED_INT:
+            errors[field] = f"Must be at most {MAX_STORED_INT:,}."
     if isinstance(terms.step_size, bool) or not isinstance(terms.step_size, int):
         errors["step_size"] = "Must be an integer."
-    elif terms.step_size < 1:
-        errors["step_size"] = "Must be at least 1."
+    elif not 1 <= terms.step_size <= MAX_STORED_INT:
+        errors["step_size"] = f"Must be between 1 and {MAX_STORED_INT:,}."
     if errors:
         return errors
     if terms.unit_fee > MAX_UNIT_FEE:

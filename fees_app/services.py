@@ -10,6 +10,8 @@ from registry_site.audit import audit_record
 from registry_site.errors import Conflict, InsufficientFunds, InvalidInput
 
 MAX_CREDIT = 10**15
+# Units stored on a ledger row; far above any real size, far below the column's limit.
+MAX_UNITS = 10**15
 
 
 def account_for(user) -> Account:
@@ -29,8 +31,8 @@ def active_schedule(fee_type: str) -> FeeSchedule:
 
 def fee_quote(*, fee_type: str, units: int) -> tuple[FeeSchedule, FeeQuote]:
     """What a fee would cost now: the active schedule and the computed quote."""
-    if isinstance(units, bool) or not isinstance(units, int) or units < 0:
-        raise InvalidInput({"units": "Must be an integer of at least 0."})
+    if isinstance(units, bool) or not isinstance(units, int) or not 0 <= units <= MAX_UNITS:
+        raise InvalidInput({"units": f"Must be an integer between 0 and {MAX_UNITS}."})
     schedule = active_schedule(fee_type)
     return schedule, calculate_fee(schedule.terms, units)
 

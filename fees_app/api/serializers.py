@@ -1,8 +1,7 @@
 from rest_framework import serializers
 
 from fees_app.models import FeeSchedule, FeeType, LedgerEntry
-
-MAX_UNITS = 10**15
+from fees_app.services import MAX_UNITS
 
 
 class FeeCalculateInputSerializer(serializers.Serializer):

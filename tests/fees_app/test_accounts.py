@@ -92,6 +92,13 @@ def test_exact_balance_is_enough(make_user):
 
 
 @pytest.mark.django_db
+def test_the_largest_units_are_stored(user):
+    entry = fee_charge(user=user, fee_type="registration", units=10**15)
+    entry.refresh_from_db()
+    assert (entry.units, entry.amount) == (10**15, 1_000_000)
+
+
+@pytest.mark.django_db
 def test_zero_fee_debits_on_an_empty_account(make_user):
     # A storage fee for 0 bytes costs 0: it is recorded but needs no funds.
     nobody = make_user()
@@ -102,7 +109,8 @@ def test_zero_fee_debits_on_an_empty_account(make_user):
 @pytest.mark.django_db
 @pytest.mark.parametrize(("fee_type", "units", "field"),
                          [("gift", 1, "fee_type"), ("storage", -1, "units"),
-                          ("storage", 1.5, "units"), ("storage", True, "units")])
+                          ("storage", 1.5, "units"), ("storage", True, "units"),
+                          ("storage", 10**15 + 1, "units"), ("execution", 2**63, "units")])
 def test_debit_refuses_bad_input(user, fee_type, units, field):
     with pytest.raises(InvalidInput) as refused:
         fee_charge(user=user, fee_type=fee_type, units=units)

@@ -185,6 +185,8 @@ def test_valid_schedule_has_no_errors():
         ({"method": "quadratic"}, "method"),
         ({"base_fee": 1.5}, "base_fee"),
         ({"unit_fee": True}, "unit_fee"),
+        ({"max_fee": 2**63}, "max_fee"),  # could never be stored
+        ({"step_size": 2**63}, "step_size"),
     ],
 )
 def test_refused_schedules_name_the_field(changes, field):

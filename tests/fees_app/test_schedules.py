@@ -75,6 +75,7 @@ def test_quotes_and_debits_name_the_schedule_version_used(user):
         ({"step_size": 0}, "step_size"),
         ({"method": "random"}, "method"),
         ({"fee_type": "donation"}, "fee_type"),
+        ({"max_fee": 2**63}, "max_fee"),
     ],
 )
 def test_install_refuses_invalid_schedules_naming_the_field(changes, field):
