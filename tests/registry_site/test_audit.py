@@ -240,3 +240,14 @@ def test_a_deleted_chain_head_is_detected():
     record(2)
     AuditChainHead.objects.all().delete()
     assert "head" in audit_verify()[1]
+
+
+def test_audit_events_list_query_count_is_fixed(moderator, client_for,
+                                                django_assert_max_num_queries):
+    api = client_for(moderator, scopes=["moderate"])
+    api.get("/api/v1/audit-events/")  # warm: last_used_at is written once
+    for i in range(10):
+        audit_record(action="test.many", actor=moderator, details={"i": i})
+    # token lookup, moderator group check, the page of events with their actors
+    with django_assert_max_num_queries(3):
+        assert len(api.get("/api/v1/audit-events/").json()["results"]) > 10

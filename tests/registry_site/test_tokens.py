@@ -352,3 +352,12 @@ def test_account_page_revokes_all(client, user):
     client.post("/account/tokens/revoke-all/")
     assert not ApiToken.objects.active().filter(user=user).exists()
     assert ApiToken.objects.filter(user=user, revoked_at__lte=timezone.now()).count() == 2
+
+
+def test_token_list_query_count_is_fixed(user, client_for, django_assert_max_num_queries):
+    api = client_for(user)
+    api.get(TOKENS)  # warm: last_used_at is written once
+    for _ in range(5):
+        token_create(user=user)
+    with django_assert_max_num_queries(2):
+        assert len(api.get(TOKENS).json()["results"]) == 6
