@@ -93,6 +93,12 @@ class ProposalAdmin(ReadOnlyAdmin):
         # Needed for the cancel action; every field stays read-only.
         return request.user.has_perm("governance_app.change_proposal")
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Nothing on the form is editable, so it offers no save button.
+        extra_context = {**(extra_context or {}), "show_save": False,
+                         "show_save_and_continue": False, "show_save_and_add_another": False}
+        return super().change_view(request, object_id, form_url, extra_context)
+
     @admin.action(description="Cancel selected proposals…", permissions=["change"])
     def cancel(self, request, queryset):
         form = CancelProposalsForm(request.POST if "apply" in request.POST else None)

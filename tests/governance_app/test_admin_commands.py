@@ -33,6 +33,7 @@ def test_moderator_sees_proposals_votes_and_power(admin_client_for, moderator, m
     page = client.get(f"/admin/governance_app/proposal/{proposal.pk}/change/")
     assert b'name="payload"' not in page.content  # read-only
     assert b'name="votes_for"' not in page.content
+    assert b'name="_save"' not in page.content
 
 
 def test_admin_cancel_action_asks_for_a_reason(admin_client_for, moderator, make_proposal):
