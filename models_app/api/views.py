@@ -80,17 +80,12 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     lookup_field = "name"
     lookup_value_regex = NAME_PATTERN
     required_scopes = {"create": "register", "usage": "usage"}
+    throttle_classes = [*viewsets.GenericViewSet.throttle_classes, ScopedRateThrottle]
+    throttle_scopes = {"create": "register", "usage": "usage"}
 
     def get_queryset(self):
         return Registration.objects.visible_to(self.request.user).select_related("owner",
                                                                                "usage")
-
-    def get_throttles(self):
-        scope = {"create": "register", "usage": "usage"}.get(self.action)
-        if scope is None:
-            return super().get_throttles()
-        self.throttle_scope = scope
-        return [*super().get_throttles(), ScopedRateThrottle()]
 
     @extend_schema(
         summary="Register a model version and pay its fee",
