@@ -183,3 +183,18 @@ def test_upload_is_streamed_not_read_into_request_body(client_for, user, registe
 
     response = put(client_for(user), registration, body)
     assert response.status_code == 201, response.json()
+
+
+def test_scan_result_snippet_shows_the_artifact_or_its_absence(client_for, user, register):
+    from django.template.loader import render_to_string
+
+    body = f.safetensors()
+    registration = register(user, body)
+    empty = render_to_string("models_app/_artifact.html", {"registration": registration})
+    assert "No artifact uploaded" in empty
+    assert put(client_for(user), registration, body).status_code == 201
+    registration.refresh_from_db()
+    shown = render_to_string("models_app/_artifact.html", {"registration": registration})
+    assert "safetensors header valid" in shown
+    assert hashlib.sha256(body).hexdigest() in shown
+    assert url(registration) in shown
