@@ -12,6 +12,7 @@ action) or ``throttle_scopes = {"create": "register"}`` (per action or lower-cas
 The scopes and their rates are in settings.THROTTLE_RATES.
 """
 
+import hashlib
 import math
 import time
 
@@ -118,7 +119,8 @@ class TokenCreateThrottle(SharedCacheRateMixin, throttling.SimpleRateThrottle):
         data = request.data if hasattr(request, "data") else request.POST
         username = data.get("username") if hasattr(data, "get") else None
         if isinstance(username, str) and username.strip():
-            ident = "user:" + username.strip().lower()[:150].encode().hex()
+            # Hashed: any text fits a cache key of bounded length.
+            ident = "user:" + hashlib.sha256(username.strip().lower().encode()).hexdigest()
             keys.append(self.cache_format % {"scope": self.scope, "ident": ident})
         return keys
 
