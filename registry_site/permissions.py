@@ -18,6 +18,12 @@ def required_scope(view, request) -> str | None:
     return "read" if request.method in permissions.SAFE_METHODS else None
 
 
+def request_has_scope(request, scope: str) -> bool:
+    """Whether the request may use ``scope``: sessions always, tokens only if they carry it."""
+    token = request.auth
+    return not isinstance(token, ApiToken) or scope in token.scopes
+
+
 class TokenHasScope(permissions.BasePermission):
     """A request made with a token must carry the scope the view needs; sessions are unscoped."""
 

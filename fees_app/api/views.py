@@ -13,7 +13,7 @@ from fees_app.api.serializers import (
 from fees_app.models import FeeSchedule, FeeType, LedgerEntry
 from fees_app.selectors import fee_stats
 from fees_app.services import fee_quote
-from registry_site.permissions import TokenHasScope
+from registry_site.permissions import TokenHasScope, request_has_scope
 from registry_site.roles import is_moderator
 
 # Fee types whose units are a number of bytes; the others are charged per operation.
@@ -66,7 +66,10 @@ class FeeStatsView(APIView):
 
     @extend_schema(responses=FeeStatsSerializer)
     def get(self, request):
-        user = None if is_moderator(request.user) else request.user
+        # Everyone's figures (and who paid what) are a moderator's view: a moderator's token
+        # needs the moderate scope for them, like the audit trail.
+        sees_all = is_moderator(request.user) and request_has_scope(request, "moderate")
+        user = None if sees_all else request.user
         return Response(FeeStatsSerializer(fee_stats(user=user)).data)
 
 

@@ -136,6 +136,16 @@ def test_stats_user_sees_only_own_and_moderator_sees_all(user, other_user, user_
     assert [m["name"] for m in everyone["by_model"]] == ["gpt", "bert"]
 
 
+def test_stats_for_everyone_need_the_moderate_scope_on_a_token(user, moderator, client_for,
+                                                               client):
+    _pay(user, "execution", 1)
+    read_only = client_for(moderator, scopes=["read"]).get("/api/v1/fees/stats/").json()
+    assert read_only["total_collected"] == 0  # the moderator's own payments
+    assert "by_user" not in read_only
+    client.force_login(moderator)  # a browser session is unscoped
+    assert client.get("/api/v1/fees/stats/").json()["total_collected"] == 100
+
+
 def test_stats_ignore_credits(make_user, user_client):
     account_credit(user=make_user(), amount=999, reason="not a fee")
     assert user_client.get("/api/v1/fees/stats/").json()["total_collected"] == 0
