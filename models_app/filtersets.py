@@ -3,7 +3,7 @@
 import django_filters as filters
 
 from models_app.models import Category, Registration
-from models_app.search import is_postgresql, search_registrations, with_tag
+from models_app.search import is_postgresql, rank_by_relevance, search_registrations, with_tag
 
 # Each ordering ends on a unique column so pages never overlap; each starts on an indexed one.
 ORDERINGS = {
@@ -11,8 +11,8 @@ ORDERINGS = {
     "-name": ("-name", "-version"),
     "-registered_at": ("-registered_at", "-id"),
     "registered_at": ("registered_at", "id"),
-    "-executions": ("-usage__total_executions", "-id"),
-    "executions": ("usage__total_executions", "id"),
+    "-executions": ("-usage__total_executions", "-usage__registration_id"),
+    "executions": ("usage__total_executions", "usage__registration_id"),
     "size": ("size_bytes", "id"),
     "-size": ("-size_bytes", "-id"),
 }
@@ -67,8 +67,14 @@ class RegistrationFilterSet(filters.FilterSet):
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)
         ordering = self.form.cleaned_data.get("ordering")
+        terms = self.form.cleaned_data.get("search")
+        if ordering in ("executions", "-executions"):
+            # Every registration has its usage row; saying so makes the join an inner one,
+            # so PostgreSQL can walk usage_executions_idx instead of sorting the table.
+            queryset = queryset.filter(usage__isnull=False)
         if ordering:
             return queryset.order_by(*ORDERINGS[ordering])
-        if self.form.cleaned_data.get("search") and is_postgresql(queryset):
-            return queryset.order_by("-rank", "name", "version")
+        if terms and terms.strip() and is_postgresql(queryset):
+            # Ranking only when the rank orders the page: ts_rank recomputes each vector.
+            return rank_by_relevance(queryset, terms).order_by("-rank", "name", "version")
         return queryset.order_by(*ORDERINGS[DEFAULT_ORDERING])

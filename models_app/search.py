@@ -25,21 +25,28 @@ def is_postgresql(queryset) -> bool:
     return connections[queryset.db].vendor == "postgresql"
 
 
-def search_registrations(queryset, terms: str, *, rank: bool = True):
-    """Rows matching ``terms``; on PostgreSQL annotated with ``rank`` (higher is better)."""
+def _query(terms: str) -> SearchQuery:
+    # websearch syntax: words, "quoted phrases", -excluded; never a syntax error.
+    return SearchQuery(terms.strip()[:MAX_TERMS_LENGTH], config=SEARCH_CONFIG,
+                       search_type="websearch")
+
+
+def search_registrations(queryset, terms: str):
+    """Rows matching ``terms``: full-text on PostgreSQL, a case-insensitive match elsewhere."""
     terms = terms.strip()[:MAX_TERMS_LENGTH]
     if not terms:
         return queryset
     if is_postgresql(queryset):
-        query = SearchQuery(terms, config=SEARCH_CONFIG, search_type="websearch")
-        queryset = queryset.annotate(search=search_vector()).filter(search=query)
-        if rank:
-            queryset = queryset.annotate(rank=SearchRank(search_vector(), query))
-        return queryset
+        return queryset.annotate(search=search_vector()).filter(search=_query(terms))
     return queryset.filter(
         Q(name__icontains=terms) | Q(version__icontains=terms)
         | Q(description__icontains=terms) | Q(tags__icontains=terms)
     )
+
+
+def rank_by_relevance(queryset, terms: str):
+    """Annotate PostgreSQL matches with ``rank``, higher for a better match."""
+    return queryset.annotate(rank=SearchRank(search_vector(), _query(terms)))
 
 
 def with_tag(queryset, tag: str):
