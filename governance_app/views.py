@@ -1,5 +1,7 @@
 """Pages: the account, the proposals list, a new proposal, and a proposal with its vote form."""
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -120,7 +122,8 @@ def proposal_new(request):
         "min_voting_power": get_parameter("min_voting_power"),
         "balance": account_for(request.user).balance,
         "fee": fee.amount,
-        "voting_period_hours": get_parameter("voting_period_seconds") // 3600,
+        "voting_would_end": timezone.now()
+        + timedelta(seconds=get_parameter("voting_period_seconds")),
     }
     if form_class is None:
         return render(request, "governance_app/proposal_choose.html", context)

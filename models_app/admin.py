@@ -6,6 +6,7 @@ from django.contrib.admin import helpers
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 
+from models_app.artifact_admin import ArtifactInline
 from models_app.models import (
     Artifact,
     ModelName,
@@ -81,7 +82,7 @@ class RegistrationAdmin(admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
     ordering = ["-registered_at", "-id"]
-    inlines = [StatusChangeInline]
+    inlines = [StatusChangeInline, ArtifactInline]
     actions = [
         _transition_action(Status.APPROVED, "Approve"),
         _transition_action(Status.REJECTED, "Reject"),

@@ -18,8 +18,8 @@ PARAMETER_SPECS: dict[str, ParameterSpec] = {
     spec.name: spec
     for spec in [
         ParameterSpec(
-            "voting_period_seconds", 604_800, 3_600, 2_592_000,
-            "How long a proposal is open for votes (1 hour to 30 days).",
+            "voting_period_seconds", 604_800, 60, 2_592_000,
+            "How long a proposal is open for votes (1 minute to 30 days).",
         ),
         ParameterSpec(
             "execution_period_seconds", 1_209_600, 7_200, 7_776_000,

@@ -91,7 +91,7 @@ def test_the_cache_is_busted_only_after_commit():
         ("quorum_bps", 0, "value"),
         ("quorum_bps", 10_001, "value"),
         ("registrations_paused", 2, "value"),
-        ("voting_period_seconds", 3_599, "value"),
+        ("voting_period_seconds", 59, "value"),
         ("quorum_bps", "500", "value"),
         ("quorum_bps", 5.0, "value"),
         ("quorum_bps", True, "value"),

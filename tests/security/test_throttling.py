@@ -143,7 +143,7 @@ def test_scoped_limit_applies_to_the_declared_method_only(client_for, user, rate
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"),
                     reason="needs a shared Redis: set REDIS_URL (the second pass of .ci/run)")
 def test_limit_holds_across_two_processes_sharing_redis():
