@@ -10,9 +10,11 @@ Status = Registration.Status
 class RegistrationCreateSerializer(serializers.Serializer):
     """Registration input. Types only: registration_create checks every rule, per field."""
 
-    name = serializers.CharField(trim_whitespace=False)
-    version = serializers.CharField(trim_whitespace=False)
-    hash = serializers.CharField(help_text="SHA-256 of the artifact, 64 hex characters.")
+    # Blank values pass through so that the service reports every broken rule at once.
+    name = serializers.CharField(trim_whitespace=False, allow_blank=True)
+    version = serializers.CharField(trim_whitespace=False, allow_blank=True)
+    hash = serializers.CharField(allow_blank=True,
+                                 help_text="SHA-256 of the artifact, 64 hex characters.")
     size_bytes = serializers.IntegerField()
     parameter_count = serializers.IntegerField()
     category = serializers.ChoiceField(choices=Category.choices, default=Category.NLP)

@@ -451,3 +451,11 @@ def test_schema_documents_the_registry(anon_client, db):
             "parameters_min", "parameters_max", "registered_since", "ordering",
             "page"} <= params
     assert datetime  # imported for clarity of time values above
+def test_all_field_errors_reported_together(user_client):
+    response = user_client.post("/api/v1/models/", {
+        "name": "Bad Name", "version": "", "hash": "zz", "size_bytes": -1,
+        "parameter_count": 1, "source_url": "ftp://x", "tags": ["a" * 51],
+    }, format="json")
+    assert response.status_code == 400
+    fields = response.json()["fields"]
+    assert {"name", "version", "hash", "size_bytes", "source_url", "tags"} <= set(fields)
