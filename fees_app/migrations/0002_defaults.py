@@ -2,6 +2,8 @@
 
 from django.db import migrations
 
+from registry_site.migration_helpers import grant_moderator_permissions
+
 SCHEDULES = [
     # fee_type, method, base, unit, min, max
     ("registration", "linear", 1000, 1, 1000, 1_000_000),
@@ -17,8 +19,6 @@ MODERATOR_PERMISSIONS = [
 
 
 def forwards(apps, schema_editor):
-    from django.contrib.auth.management import create_permissions
-
     FeeSchedule = apps.get_model("fees_app", "FeeSchedule")
     for fee_type, method, base, unit, low, high in SCHEDULES:
         FeeSchedule.objects.get_or_create(
@@ -28,16 +28,7 @@ def forwards(apps, schema_editor):
                       "reason": "Default schedule"},
         )
 
-    app_config = apps.get_app_config("fees_app")
-    app_config.models_module = True
-    create_permissions(app_config, verbosity=0)
-    app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    group, _ = Group.objects.get_or_create(name="moderators")
-    group.permissions.add(*Permission.objects.filter(
-        content_type__app_label="fees_app", codename__in=MODERATOR_PERMISSIONS
-    ))
+    grant_moderator_permissions(apps, "fees_app", MODERATOR_PERMISSIONS)
 
 
 class Migration(migrations.Migration):

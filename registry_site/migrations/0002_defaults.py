@@ -2,6 +2,8 @@
 
 from django.db import migrations
 
+from registry_site.migration_helpers import grant_moderator_permissions
+
 DEFAULTS = {
     "voting_period_seconds": 604_800,
     "execution_period_seconds": 1_209_600,
@@ -13,31 +15,16 @@ DEFAULTS = {
 }
 
 MODERATOR_PERMISSIONS = [
-    ("registry_site", "view_auditevent"),
-    ("registry_site", "view_apitoken"),
-    ("registry_site", "view_parameter"),
-    ("registry_site", "view_parameterchange"),
+    "view_auditevent", "view_apitoken", "view_parameter", "view_parameterchange",
 ]
 
 
 def forwards(apps, schema_editor):
-    from django.contrib.auth.management import create_permissions
-
     Parameter = apps.get_model("registry_site", "Parameter")
     for name, value in DEFAULTS.items():
         Parameter.objects.get_or_create(name=name, defaults={"value": value})
 
-    app_config = apps.get_app_config("registry_site")
-    app_config.models_module = True
-    create_permissions(app_config, verbosity=0)
-    app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    group, _ = Group.objects.get_or_create(name="moderators")
-    for app_label, codename in MODERATOR_PERMISSIONS:
-        group.permissions.add(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-        )
+    grant_moderator_permissions(apps, "registry_site", MODERATOR_PERMISSIONS)
 
 
 class Migration(migrations.Migration):
