@@ -9,6 +9,7 @@ from governance_app.services import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH
 from models_app.models import Registration
 from registry_site.models import Scope
 from registry_site.parameters import PARAMETER_SPECS
+from registry_site.roles import allowed_scopes
 
 
 class TokenForm(forms.Form):
@@ -21,6 +22,11 @@ class TokenForm(forms.Form):
         min_value=1, max_value=settings.TOKEN_MAX_TTL_SECONDS, initial=settings.TOKEN_TTL_SECONDS,
         help_text="Seconds until the token expires.",
     )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        permitted = set(allowed_scopes(user))
+        self.fields["scopes"].choices = [c for c in Scope.choices if c[0] in permitted]
 
 
 class VoteForm(forms.Form):
@@ -90,8 +96,9 @@ class FeeChangeForm(ProposalForm):
     unit_fee = forms.IntegerField(min_value=0)
     min_fee = forms.IntegerField(min_value=0)
     max_fee = forms.IntegerField(min_value=0)
-    step_size = forms.IntegerField(min_value=1, initial=DEFAULT_STEP_SIZE,
-                                   help_text="Units per step (the step method only).")
+    step_size = forms.IntegerField(min_value=1, initial=DEFAULT_STEP_SIZE, required=False,
+                                   help_text="Units per step (the step method only; "
+                                             f"{DEFAULT_STEP_SIZE} when left empty).")
     field_order = ["fee_type", "method", "base_fee", "unit_fee", "min_fee", "max_fee",
                    "step_size", "title", "description", "reason"]
 

@@ -90,6 +90,9 @@ def _parameter_change(payload: dict, errors: _Errors) -> dict:
     spec = PARAMETER_SPECS.get(name) if isinstance(name, str) else None
     if spec is None:
         errors.add("parameter", f"Must be one of {', '.join(PARAMETER_SPECS)}.")
+    if name == "registrations_paused" and isinstance(payload.get("value"), bool):
+        # The switch is stored as 0/1; a JSON true/false means the same thing.
+        payload = {**payload, "value": int(payload["value"])}
     value = _integer(payload, "value", errors)
     if spec is not None and value is not None and not spec.minimum <= value <= spec.maximum:
         errors.add("value", f"{name} must be between {spec.minimum} and {spec.maximum}.")

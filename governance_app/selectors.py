@@ -73,7 +73,9 @@ def cancel_refusal(*, proposal, user, state: str, others_voted: bool):
     if is_moderator(user):
         return None
     if proposal.proposer_id != user.pk:
-        return Forbidden("Only the proposer or a moderator may cancel a proposal.")
+        # 409 like every other refused cancel (issue 4): the rule, not a role, refuses it.
+        return Conflict("Only the proposer or a moderator may cancel a proposal.",
+                        code="not_proposer")
     if others_voted:
         return Conflict("Others have voted on this proposal; only a moderator may cancel it now.",
                         code="others_voted")

@@ -256,11 +256,9 @@ def proposal_execute(*, proposal: Proposal, actor) -> Proposal:
     return locked
 
 
-def proposal_cancel(*, proposal: Proposal, actor, reason: str) -> Proposal:
+def proposal_cancel(*, proposal: Proposal, actor, reason: str = "") -> Proposal:
     """Cancel: the proposer while no one else has voted, a moderator until execution."""
     reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInput({"reason": "A reason is required."})
     if len(reason) > MAX_REASON_LENGTH:
         raise InvalidInput({"reason": f"Must be at most {MAX_REASON_LENGTH} characters."})
     now = timezone.now()

@@ -33,7 +33,7 @@ NEW_TOKEN_SESSION_KEY = "new_token_secret"
 @login_required
 def account(request):
     user = request.user
-    form = TokenForm(request.POST or None)
+    form = TokenForm(request.POST or None, user=user)
     if request.method == "POST" and form.is_valid():
         try:
             _, secret = token_create(

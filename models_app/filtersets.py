@@ -1,6 +1,9 @@
 """The one FilterSet behind the API list and the catalog page (SPEC 3.5)."""
 
+import datetime
+
 import django_filters as filters
+from django import forms
 
 from models_app.models import Category, Registration
 from models_app.search import is_postgresql, rank_by_relevance, search_registrations, with_tag
@@ -22,6 +25,29 @@ ORDERING_CHOICES = [
     ("executions", "Fewest executions"), ("size", "Smallest"), ("-size", "Largest"),
 ]
 DEFAULT_ORDERING = "-registered_at"
+# Other spellings clients reach for: SPEC 3.5's words and the response's field names.
+ORDERING_ALIASES = {
+    "newest": "-registered_at", "oldest": "registered_at",
+    "most_executions": "-executions", "total_executions": "executions",
+    "-total_executions": "-executions", "size_bytes": "size", "-size_bytes": "-size",
+}
+
+
+class UTCDateTimeField(forms.DateTimeField):
+    """A date-time that also exists in UTC (0001-01-01T00:00+14:00 does not)."""
+
+    def to_python(self, value):
+        result = super().to_python(value)
+        if result is not None:
+            try:
+                result.astimezone(datetime.UTC)
+            except OverflowError:
+                raise forms.ValidationError("This time is out of range.", code="invalid") from None
+        return result
+
+
+class UTCDateTimeFilter(filters.DateTimeFilter):
+    field_class = UTCDateTimeField
 
 
 class RegistrationFilterSet(filters.FilterSet):
@@ -43,7 +69,7 @@ class RegistrationFilterSet(filters.FilterSet):
                                           label="Parameters at least", min_value=0)
     parameters_max = filters.NumberFilter(field_name="parameter_count", lookup_expr="lte",
                                           label="Parameters at most", min_value=0)
-    registered_since = filters.DateTimeFilter(
+    registered_since = UTCDateTimeFilter(
         field_name="registered_at", lookup_expr="gte", label="Registered since",
         help_text="ISO 8601 date or time, such as 2026-01-31 or 2026-01-31T12:00:00Z.",
     )
@@ -53,6 +79,12 @@ class RegistrationFilterSet(filters.FilterSet):
     class Meta:
         model = Registration
         fields = []
+
+    def __init__(self, data=None, *args, **kwargs):
+        if data is not None and data.get("ordering") in ORDERING_ALIASES:
+            data = data.copy()
+            data["ordering"] = ORDERING_ALIASES[data["ordering"]]
+        super().__init__(data, *args, **kwargs)
 
     def filter_search(self, queryset, name, value):
         return search_registrations(queryset, value)

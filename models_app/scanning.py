@@ -282,6 +282,11 @@ def _scan_zip(file: IO[bytes], *, size: int) -> tuple[str, str]:
 def _scan_pickle(stream: IO[bytes], where: str) -> set[str]:
     """Scan pickle opcodes (several concatenated pickles included); refuse any import outside
     SAFE_GLOBALS; return the allowed imports found."""
+    start = stream.tell()
+    if not stream.read(1):
+        # Nothing to scan (picklescan fails on an empty stream rather than finding nothing).
+        return set()
+    stream.seek(start)
     result = scan_pickle_bytes(stream, where)
     allowed, refused = set(), []
     for found in result.globals:

@@ -1,7 +1,7 @@
 from csp.decorators import csp_update
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from registry_site import views
@@ -18,6 +18,9 @@ urlpatterns = [
     path("api/docs/", csp_update({"style-src": ["'unsafe-inline'"]})(
         SpectacularSwaggerSplitView.as_view(url_name="schema")), name="api-docs"),
     path("api/v1/", include("registry_site.api.urls")),
+    re_path(r"^api/", views.api_not_found),
     path("", include("governance_app.urls")),
     path("", include("models_app.urls")),
 ]
+
+handler500 = "registry_site.views.server_error"

@@ -5,7 +5,10 @@ import logging
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
+from django.urls import Resolver404, resolve
+from django.views import defaults
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 logger = logging.getLogger(__name__)
@@ -43,3 +46,27 @@ def metrics(request):
 
     body, content_type = render_metrics()
     return HttpResponse(body, content_type=content_type)
+
+
+@csrf_exempt
+def api_not_found(request, *args, **kwargs):
+    """Any unmatched /api/ path: a 404 in the API's error shape, never an HTML page.
+
+    It also stands in for APPEND_SLASH, which cannot redirect a POST and would answer HTML.
+    """
+    detail = "Not found."
+    if not request.path.endswith("/"):
+        try:
+            match = resolve(request.path + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not api_not_found:
+            detail = f"Not found. API paths end with a slash: {request.path}/"
+    return JsonResponse({"detail": detail, "code": "not_found"}, status=404)
+
+
+def server_error(request):
+    """500 in the API's error shape under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Server error.", "code": "server_error"}, status=500)
+    return defaults.server_error(request)

@@ -84,4 +84,5 @@ class VoteSerializer(serializers.ModelSerializer):
 
 
 class CancelInputSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=MAX_REASON_LENGTH)
+    reason = serializers.CharField(max_length=MAX_REASON_LENGTH, required=False, default="",
+                                   allow_blank=True)

@@ -92,7 +92,8 @@ class UsageInputSerializer(serializers.Serializer):
     version = serializers.CharField(required=False,
                                     help_text="Default: the newest approved version.")
     success = serializers.BooleanField()
-    duration_us = serializers.IntegerField(help_text="Execution time in microseconds.")
+    duration_us = serializers.IntegerField(min_value=0,
+                                           help_text="Execution time in microseconds.")
 
 
 class UsageRecordSerializer(serializers.Serializer):

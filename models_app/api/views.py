@@ -30,7 +30,7 @@ from models_app.api.serializers import (
     UsageStatsSerializer,
 )
 from models_app.filtersets import RegistrationFilterSet
-from models_app.models import ModelName, Registration, Source, StatusChange
+from models_app.models import Registration, Source, StatusChange
 from models_app.selectors import (
     approved_versions_at,
     model_versions,
@@ -40,7 +40,7 @@ from models_app.selectors import (
     usage_totals,
 )
 from models_app.services import registration_create, registration_transition, usage_record
-from registry_site.errors import InvalidInput, NotFound
+from registry_site.errors import InvalidInput
 from registry_site.models import ApiToken
 from registry_site.permissions import TokenHasScope
 from registry_site.throttling import ScopedRateThrottle
@@ -184,7 +184,7 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def history(self, request, name=None):
         raw = request.query_params.get("approved_at")
         if raw is not None:
-            return Response(ApprovedAtSerializer(self._approved_at(name, raw)).data)
+            return Response(ApprovedAtSerializer(self._approved_at(name, raw, request.user)).data)
         ids = [r.pk for r in model_versions(name=name, user=request.user)]
         changes = (StatusChange.objects.filter(registration__in=ids)
                    .select_related("registration", "actor").order_by("-created_at", "-id"))
@@ -192,22 +192,27 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return self.get_paginated_response(StatusChangeSerializer(page, many=True).data)
 
     @staticmethod
-    def _approved_at(name: str, raw: str) -> dict:
+    def _approved_at(name: str, raw: str, user) -> dict:
         try:
             when = parse_datetime(raw.strip())
         except ValueError:
             when = None
-        if when is None:
-            raise InvalidInput({"approved_at": "An ISO 8601 time, such as "
-                                               "2026-01-31T12:00:00Z."})
-        if timezone.is_naive(when):
+        if when is not None and timezone.is_naive(when):
             when = timezone.make_aware(when, datetime.UTC)
+        try:
+            when = when and when.astimezone(datetime.UTC)
+        except OverflowError:
+            when = None
+        if when is None:
+            raise InvalidInput({"approved_at": "An ISO 8601 time within years 1-9999, such "
+                                               "as 2026-01-31T12:00:00Z."})
         # Versions approved at that moment were public then, so every version of the name
-        # is considered, whatever its status now.
-        if not ModelName.objects.filter(name=name).exists():
-            raise NotFound(f"No model named {name!r}.")
-        return {"name": name, "approved_at": when,
-                "versions": approved_versions_at(name=name, when=when)}
+        # is considered, whatever its status now. A name that was never public and that the
+        # caller cannot see now stays hidden (404), as on every other route.
+        versions = approved_versions_at(name=name, when=when)
+        if not versions:
+            model_versions(name=name, user=user)
+        return {"name": name, "approved_at": when, "versions": versions}
 
 
 class RegistryStatsView(APIView):

@@ -151,8 +151,10 @@ def test_cancel_matrix(client_for, anon_client, make_proposal, alice, bob, moder
     assert anon_client.post(url, {"reason": "x"}, format="json").status_code == 401
     assert client_for(alice, scopes=["vote"]).post(url, {"reason": "x"},
                                                    format="json").status_code == 403
-    assert client_for(bob).post(url, {"reason": "x"}, format="json").status_code == 403
-    assert client_for(alice).post(url, {}, format="json").status_code == 400
+    response = client_for(bob).post(url, {"reason": "x"}, format="json")
+    assert (response.status_code, response.json()["code"]) == (409, "not_proposer")
+    assert client_for(alice).post(url, {"reason": "x" * 5000},
+                                  format="json").status_code == 400
     vote_cast(proposal=proposal, voter=bob, choice="against")
     response = client_for(alice).post(url, {"reason": "x"}, format="json")
     assert (response.status_code, response.json()["code"]) == (409, "others_voted")
@@ -205,3 +207,19 @@ def test_list_query_count_is_fixed(client_for, make_proposal, alice, bob, holder
     with django_assert_num_queries(3):
         response = client.get("/api/v1/proposals/")
     assert all(p["my_vote"]["choice"] == "for" for p in response.json()["results"])
+
+
+def test_proposer_cancels_without_a_body(client_for, make_proposal, alice):
+    proposal = make_proposal()
+    response = client_for(alice).post(f"/api/v1/proposals/{proposal.pk}/cancel/")
+    assert response.status_code == 200
+    assert response.json()["state"] == "canceled"
+
+
+def test_registrations_paused_accepts_json_booleans(client_for, alice):
+    response = client_for(alice).post("/api/v1/proposals/", {
+        "type": "parameter_change", "title": "Pause", "description": "",
+        "payload": {"parameter": "registrations_paused", "value": True, "reason": "Incident"},
+    }, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["payload"]["value"] == 1

@@ -459,3 +459,32 @@ def test_all_field_errors_reported_together(user_client):
     assert response.status_code == 400
     fields = response.json()["fields"]
     assert {"name", "version", "hash", "size_bytes", "source_url", "tags"} <= set(fields)
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_dates_outside_utc_range_are_field_errors(anon_client, db, value):
+    response = anon_client.get("/api/v1/models/", {"registered_since": value})
+    assert response.status_code == 400
+    assert "registered_since" in response.json()["fields"]
+    page = anon_client.get("/", {"registered_since": value})
+    assert page.status_code == 200
+
+
+@pytest.mark.parametrize("alias,canonical", [
+    ("newest", "-registered_at"), ("oldest", "registered_at"),
+    ("most_executions", "-executions"), ("size_bytes", "size"), ("-size_bytes", "-size"),
+    ("total_executions", "executions"), ("-total_executions", "-executions"),
+])
+def test_ordering_aliases(moderator_client, catalog, alias, canonical):
+    by_alias = moderator_client.get("/api/v1/models/", {"ordering": alias})
+    assert by_alias.status_code == 200
+    assert names(by_alias) == names(moderator_client.get("/api/v1/models/",
+                                                         {"ordering": canonical}))
+    assert moderator_client.get("/api/v1/models/", {"ordering": "bogus"}).status_code == 400
+
+
+def test_approved_at_does_not_reveal_a_hidden_model(anon_client, register, other_user):
+    register(other_user, "never-public")
+    response = anon_client.get("/api/v1/models/never-public/history/",
+                               {"approved_at": "2099-01-01T00:00:00Z"})
+    assert response.status_code == 404

@@ -198,3 +198,23 @@ def test_scan_result_snippet_shows_the_artifact_or_its_absence(client_for, user,
     assert "safetensors header valid" in shown
     assert hashlib.sha256(body).hexdigest() in shown
     assert url(registration) in shown
+
+
+def test_empty_artifact_is_accepted_not_a_server_error(client_for, user, register):
+    registration = register(user, b"", name="empty-model")
+    response = put(client_for(user), registration, b"")
+    assert response.status_code == 201, response.content
+    assert Artifact.objects.filter(registration=registration).exists()
+
+
+def test_zip_with_an_empty_member_is_scanned(client_for, user, register):
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("archive/data.pkl", b"")
+    body = buffer.getvalue()
+    registration = register(user, body, name="empty-member")
+    response = put(client_for(user), registration, body)
+    assert response.status_code == 201, response.content

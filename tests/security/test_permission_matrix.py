@@ -38,6 +38,8 @@ PUBLIC_WRITES = {("/api/v1/auth/tokens/", "post"), ("/api/v1/fees/calculate/", "
 # Any signed-in user may act on their own account or tokens, register a model (paying the fee),
 # use an approved model (paying the fee) or execute a passed proposal; the user without rights
 # here gets a business refusal (400/402/409) instead of a permission one, and nothing changes.
+# A cancel by someone who is neither proposer nor moderator is refused by the cancel rule with
+# 409, as issue 4 words it.
 OPEN_TO_ANY_USER = {
     ("/api/v1/account/", "get"), ("/api/v1/account/ledger/", "get"),
     ("/api/v1/fees/stats/", "get"),
@@ -45,6 +47,7 @@ OPEN_TO_ANY_USER = {
     ("/api/v1/auth/tokens/{id}/", "delete"), ("/api/v1/auth/tokens/revoke_all/", "post"),
     ("/api/v1/models/", "post"), ("/api/v1/models/{name}/usage/", "post"),
     ("/api/v1/proposals/{id}/execute/", "post"), ("/api/v1/fees/calculate/", "post"),
+    ("/api/v1/proposals/{id}/cancel/", "post"),
 }
 # Token management needs no scope: any of a user's tokens may list or revoke that user's tokens
 # (revocation must never be blocked), and creation is by password.
