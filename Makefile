@@ -22,3 +22,17 @@ test: $(PY)
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Load benchmark (issue 3) on its own PostgreSQL database and Redis db; never the real registry.
+# The data stays in $(BENCH_DB) and is reused; `dropdb -h 127.0.0.1 -U postgres ai_registry_bench`
+# removes it. Options: make benchmark BENCH_ARGS="--rows 200000 --seconds 20".
+BENCH_DB ?= ai_registry_bench
+BENCH_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/$(BENCH_DB) \
+	REDIS_URL=redis://127.0.0.1:6379/5
+BENCH_ARGS ?=
+
+benchmark: $(PY)
+	psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$(BENCH_DB)'" \
+		| grep -q 1 || createdb -h 127.0.0.1 -U postgres $(BENCH_DB)
+	$(BENCH_ENV) $(PY) manage.py migrate --noinput
+	$(BENCH_ENV) $(PY) manage.py benchmark_registry $(BENCH_ARGS)
