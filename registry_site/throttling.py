@@ -44,9 +44,10 @@ class SharedCacheRateMixin:
         allowed = True
         self.refused_wait = None
         for key in keys:
-            count, reset_at = self._hit(key)
+            count = self._hit(key)
             if count > self.num_requests:
                 allowed = False
+                reset_at = self.cache.get(f"{key}:reset") or time.time() + self.duration
                 wait = max(1, math.ceil(reset_at - time.time()))
                 self.refused_wait = max(self.refused_wait or 0, wait)
                 # The first refusal of a window is audited; the ones after it would turn a
@@ -60,23 +61,29 @@ class SharedCacheRateMixin:
                                  "audit": first_refusal})
         return allowed
 
-    def _hit(self, key: str) -> tuple[int, float]:
-        """Count one request in ``key``'s window; return (count so far, window end)."""
-        now = time.time()
-        self.cache.add(f"{key}:reset", now + self.duration, self.duration)
-        self.cache.add(key, 0, self.duration)
+    def _hit(self, key: str) -> int:
+        """Count one request in ``key``'s window and return the count so far.
+
+        Every request pays one increment; only the first of a window also opens it. The
+        window's end is kept beside the counter and read only to answer Retry-After.
+        """
         try:
             count = self.cache.incr(key)
         except ValueError:
-            # The window expired between add and incr: open a new one.
-            self.cache.add(key, 0, self.duration)
+            if self.cache.add(key, 1, self.duration):
+                self._open_window(key)
+                return 1
+            # Another worker opened the window a moment ago.
             count = self.cache.incr(key)
         if count == 1:
             # A Redis INCR on a key that expired a moment ago recreates it without a TTL;
-            # setting the TTL again keeps a window from lasting forever.
+            # this request opens the window instead, so the counter expires again.
             self.cache.touch(key, self.duration)
-        reset_at = self.cache.get(f"{key}:reset") or now + self.duration
-        return count, reset_at
+            self._open_window(key)
+        return count
+
+    def _open_window(self, key: str) -> None:
+        self.cache.set(f"{key}:reset", time.time() + self.duration, self.duration)
 
     def wait(self):
         return self.refused_wait
@@ -87,7 +94,13 @@ class AnonRateThrottle(SharedCacheRateMixin, throttling.AnonRateThrottle):
 
 
 class UserRateThrottle(SharedCacheRateMixin, throttling.UserRateThrottle):
-    """Authenticated requests, per user (anonymous ones per client address)."""
+    """Authenticated requests, per user; anonymous ones are AnonRateThrottle's alone, so each
+    request costs one counter, not two."""
+
+    def get_cache_key(self, request, view):
+        if not (request.user and request.user.is_authenticated):
+            return None
+        return super().get_cache_key(request, view)
 
 
 class ScopedRateThrottle(SharedCacheRateMixin, throttling.ScopedRateThrottle):
