@@ -1,28 +1,36 @@
-"""Text search over registrations: PostgreSQL full-text with a GIN index, or a plain match.
+"""Text search over registrations: PostgreSQL full-text on a stored column, or a plain match.
 
-The PostgreSQL expression index (migration 0003) is built from ``search_vector()``; a query
-uses the index only while the two expressions stay identical, so change them together.
+On PostgreSQL, migration 0006 adds ``search_document``, a tsvector column the database
+computes when a row is written (GENERATED ... STORED) from the name, version, description
+and tags, with a GIN index on it. Queries read that column instead of calling
+``to_tsvector`` per row, so neither the index recheck, a filter applied after another index,
+nor the rank parses a description again. The column is not a Registration field (the ORM
+would otherwise select and try to write it), so it is referred to here by name; its text is
+set in that migration, and changing it means a new migration.
 """
 
-from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
 from django.db import connections
 from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
 
 # "simple" keeps names and version strings as written (no stemming, no stop words), which
 # suits model names such as "bert-base-uncased" or "v2.1" better than a language dictionary.
+# The generated column uses it too; a query in another configuration would miss words.
 SEARCH_CONFIG = "simple"
-SEARCH_INDEX_NAME = "reg_search_gin_idx"
+SEARCH_COLUMN = "search_document"
+SEARCH_INDEX_NAME = "reg_search_document_idx"
 TAGS_INDEX_NAME = "reg_tags_gin_idx"
 MAX_TERMS_LENGTH = 200
 
 
-def search_vector() -> SearchVector:
-    return SearchVector("name", "version", "description", "tags", config=SEARCH_CONFIG)
-
-
 def is_postgresql(queryset) -> bool:
     return connections[queryset.db].vendor == "postgresql"
+
+
+def _document(queryset) -> RawSQL:
+    table = queryset.model._meta.db_table
+    return RawSQL(f'"{table}"."{SEARCH_COLUMN}"', [], output_field=SearchVectorField())
 
 
 def _query(terms: str) -> SearchQuery:
@@ -37,7 +45,8 @@ def search_registrations(queryset, terms: str):
     if not terms:
         return queryset
     if is_postgresql(queryset):
-        return queryset.annotate(search=search_vector()).filter(search=_query(terms))
+        # alias(), not annotate(): the document is matched in WHERE, never sent to Python.
+        return queryset.alias(search=_document(queryset)).filter(search=_query(terms))
     return queryset.filter(
         Q(name__icontains=terms) | Q(version__icontains=terms)
         | Q(description__icontains=terms) | Q(tags__icontains=terms)
@@ -45,8 +54,12 @@ def search_registrations(queryset, terms: str):
 
 
 def rank_by_relevance(queryset, terms: str):
-    """Annotate PostgreSQL matches with ``rank``, higher for a better match."""
-    return queryset.annotate(rank=SearchRank(search_vector(), _query(terms)))
+    """Annotate PostgreSQL matches with ``rank``, higher for a better match.
+
+    ts_rank reads the stored document, so ranking every match of a common word costs a
+    read per row, not a parse.
+    """
+    return queryset.annotate(rank=SearchRank(_document(queryset), _query(terms)))
 
 
 def with_tag(queryset, tag: str):

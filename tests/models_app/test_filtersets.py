@@ -118,5 +118,5 @@ def test_postgresql_search_ranks_and_uses_the_gin_indexes(register, move, user):
             cursor.execute("SET enable_seqscan = on")
         return text
 
-    assert "reg_search_gin_idx" in plan({"search": "speech"})
+    assert "reg_search_document_idx" in plan({"search": "speech"})
     assert "reg_tags_gin_idx" in plan({"tag": "asr"})
