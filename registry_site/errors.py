@@ -65,9 +65,7 @@ def _flatten(detail) -> dict | list | str:
     if isinstance(detail, dict):
         return {key: _flatten(value) for key, value in detail.items()}
     if isinstance(detail, list):
-        flat = [_flatten(item) for item in detail]
-        # A list of plain messages stays a list; nested structures keep their shape.
-        return flat
+        return [_flatten(item) for item in detail]
     return str(detail)
 
 
