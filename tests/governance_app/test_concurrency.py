@@ -1,41 +1,17 @@
 """Real concurrency on PostgreSQL: row locks keep tallies exact and execution single."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from governance_app.models import Proposal, Vote
 from governance_app.services import proposal_execute, vote_cast, voting_power_grant
 from models_app.models import StatusChange
 from registry_site.errors import DomainError
+from tests.concurrency import run_at_once
 
 # serialized_rollback puts back the rows data migrations made (fee schedules, groups) after
 # the flush that ends each transactional test.
 pytestmark = [pytest.mark.postgres,
               pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-def run_at_once(jobs):
-    """Start every job behind one barrier; return what each returned or raised."""
-    barrier = threading.Barrier(len(jobs))
-    results = [None] * len(jobs)
-
-    def run(index, job):
-        try:
-            barrier.wait()
-            results[index] = job()
-        except Exception as exc:  # noqa: BLE001  (collected for the assertions)
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def test_fifty_voters_at_once_give_exact_tallies(make_user, make_proposal, clock):

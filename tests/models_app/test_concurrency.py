@@ -4,42 +4,18 @@ serialized_rollback restores the rows the data migrations made (fee schedules, t
 moderators group), which a transactional test's flush would otherwise remove.
 """
 
-import threading
-
 import pytest
-from django.db import connection
 
 from fees_app.models import LedgerEntry
 from fees_app.services import account_for
 from models_app.models import ModelName, Registration, UsageStats
 from models_app.services import registration_create, usage_record
 from registry_site.errors import DomainError
+from tests.concurrency import run_at_once
 from tests.models_app.conftest import HASH
 
 pytestmark = [pytest.mark.postgres,
               pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-def race(workers):
-    """Start every worker at once; return what each returned or raised."""
-    barrier = threading.Barrier(len(workers))
-    results = [None] * len(workers)
-
-    def run(index, work):
-        barrier.wait()
-        try:
-            results[index] = work()
-        except DomainError as exc:
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, w)) for i, w in enumerate(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def first_registration(owner, version):
@@ -49,7 +25,7 @@ def first_registration(owner, version):
 
 def test_two_first_registrations_of_one_name_one_wins(user, other_user):
     # Different versions: the (name, version) constraint alone would let both in.
-    results = race([first_registration(user, "1.0"), first_registration(other_user, "2.0")])
+    results = run_at_once([first_registration(user, "1.0"), first_registration(other_user, "2.0")])
     winners = [r for r in results if isinstance(r, Registration)]
     losers = [r for r in results if isinstance(r, DomainError)]
     assert len(winners) == 1 and len(losers) == 1
@@ -62,7 +38,7 @@ def test_two_first_registrations_of_one_name_one_wins(user, other_user):
 
 
 def test_same_version_twice_by_the_owner_is_one_registration(user):
-    results = race([first_registration(user, "1.0"), first_registration(user, "1.0")])
+    results = run_at_once([first_registration(user, "1.0"), first_registration(user, "1.0")])
     assert sorted(type(r).__name__ for r in results) == ["Conflict", "Registration"]
     assert LedgerEntry.objects.filter(kind="debit", model_name="contested").count() == 1
     assert account_for(user).balance == 1_000_000 - 2024
@@ -75,7 +51,7 @@ def test_twenty_concurrent_usage_records_are_exact(approved, make_user):
          usage_record(registration=approved, user=caller, success=ok, duration_us=duration))
         for i in range(20)
     ]
-    results = race(workers)
+    results = run_at_once(workers)
     assert not [r for r in results if isinstance(r, DomainError)]
     stats = UsageStats.objects.get(pk=approved.pk)
     assert (stats.total_executions, stats.successful_executions, stats.failed_executions,
@@ -89,7 +65,7 @@ def test_twenty_concurrent_usage_records_are_exact(approved, make_user):
 
 def test_usage_races_with_insufficient_funds(approved, make_user):
     caller = make_user("tight", balance=1000)  # enough for 10 of 20 executions
-    results = race([
+    results = run_at_once([
         lambda: usage_record(registration=approved, user=caller, success=True, duration_us=1)
         for _ in range(20)
     ])
