@@ -68,8 +68,9 @@ class AccountAdmin(ReadOnlyAdmin):
     inlines = [LedgerInline]
 
     def has_change_permission(self, request, obj=None):
-        # Needed for the credit action; the fields themselves stay read-only.
-        return request.user.has_perm("fees_app.change_account")
+        # The changelist needs it for the credit action; a single account is never saved from
+        # the admin (a save would write back a stale balance over concurrent debits).
+        return obj is None and request.user.has_perm("fees_app.change_account")
 
     @admin.action(description="Credit selected accounts…", permissions=["change"])
     def credit(self, request, queryset):
@@ -100,5 +101,6 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "account", "kind", "amount", "balance_after", "fee_type",
                     "model_name", "model_version"]
     list_filter = ["kind", "fee_type"]
+    show_full_result_count = False
     search_fields = ["account__user__username", "model_name"]
     list_select_related = ["account__user", "schedule"]

@@ -90,14 +90,9 @@ class ProposalAdmin(ReadOnlyAdmin):
         return obj.state
 
     def has_change_permission(self, request, obj=None):
-        # Needed for the cancel action; every field stays read-only.
-        return request.user.has_perm("governance_app.change_proposal")
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        # Nothing on the form is editable, so it offers no save button.
-        extra_context = {**(extra_context or {}), "show_save": False,
-                         "show_save_and_continue": False, "show_save_and_add_another": False}
-        return super().change_view(request, object_id, form_url, extra_context)
+        # The changelist needs it for the cancel action; a single proposal is never saved from
+        # the admin (a save would write back stale tallies or undo an execution).
+        return obj is None and request.user.has_perm("governance_app.change_proposal")
 
     @admin.action(description="Cancel selected proposals…", permissions=["change"])
     def cancel(self, request, queryset):

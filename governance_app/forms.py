@@ -38,7 +38,8 @@ class VoteForm(forms.Form):
 
 
 class CancelForm(forms.Form):
-    reason = forms.CharField(max_length=MAX_REASON_LENGTH, widget=forms.Textarea(attrs={"rows": 2}))
+    reason = forms.CharField(max_length=MAX_REASON_LENGTH, required=False,
+                             widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class ProposalForm(forms.Form):

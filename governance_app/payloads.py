@@ -36,6 +36,9 @@ def _text(payload: dict, field: str, errors: _Errors, *, max_length: int) -> str
     value = value.strip()
     if len(value) > max_length:
         errors.add(field, f"Must be at most {max_length} characters.")
+    elif "\x00" in value:
+        # PostgreSQL cannot store NUL in text or jsonb.
+        errors.add(field, "Null characters are not allowed.")
     return value
 
 

@@ -31,6 +31,7 @@ from registry_site.parameters import get_parameter
 from registry_site.services import parameter_set
 
 MAX_VOTING_POWER = 10**15
+MAX_GRANT_REASON_LENGTH = VotingPowerCheckpoint._meta.get_field("reason").max_length
 MAX_TITLE_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 10_000
 # A passed proposal always gets at least this long to be executed, even if the execution
@@ -48,6 +49,9 @@ def voting_power_grant(*, user, power: int, actor=None, reason: str = "",
     """Set a user's voting power from now on (a new checkpoint; earlier ones stay)."""
     if isinstance(power, bool) or not isinstance(power, int) or not 0 <= power <= MAX_VOTING_POWER:
         raise InvalidInput({"power": f"Must be an integer between 0 and {MAX_VOTING_POWER}."})
+    reason = (reason or "").strip()
+    if len(reason) > MAX_GRANT_REASON_LENGTH:
+        raise InvalidInput({"reason": f"Must be at most {MAX_GRANT_REASON_LENGTH} characters."})
     with transaction.atomic():
         previous = voting_power_at(user)
         checkpoint = VotingPowerCheckpoint.objects.create(

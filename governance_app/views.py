@@ -14,6 +14,7 @@ from fees_app.services import account_for, fee_quote
 from governance_app.filtersets import ProposalFilterSet
 from governance_app.forms import PROPOSAL_FORMS, CancelForm, TokenForm, VoteForm
 from governance_app.models import Proposal, ProposalState, ProposalType, Vote
+from governance_app.payloads import MAX_REASON_LENGTH
 from governance_app.selectors import (
     cancel_refusal,
     payload_details,
@@ -24,6 +25,7 @@ from governance_app.selectors import (
 from governance_app.services import proposal_cancel, proposal_create, proposal_execute, vote_cast
 from registry_site.errors import DomainError, InvalidInput
 from registry_site.models import ApiToken
+from registry_site.pagination import page_number
 from registry_site.parameters import get_parameter
 from registry_site.services import token_create, token_revoke, token_revoke_all
 
@@ -89,7 +91,7 @@ def proposal_list(request):
     filterset = ProposalFilterSet(
         request.GET or None, queryset=proposals_for(request.user, timezone.now())
     )
-    page = _page_number(request)
+    page = page_number(request)
     rows = list(filterset.qs.order_by("-created_at", "-id")
                 [(page - 1) * PAGE_SIZE: page * PAGE_SIZE + 1])
     query = request.GET.copy()
@@ -101,13 +103,6 @@ def proposal_list(request):
         "has_next": len(rows) > PAGE_SIZE,
         "query": query.urlencode(),
     })
-
-
-def _page_number(request) -> int:
-    try:
-        return min(max(int(request.GET.get("page", 1)), 1), 10_000)
-    except ValueError:
-        return 1
 
 
 @login_required
@@ -234,7 +229,7 @@ def proposal_cancel_view(request, pk: int):
     proposal = get_object_or_404(Proposal, pk=pk)
     form = CancelForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "A reason is required to cancel a proposal.")
+        messages.error(request, f"The reason must be at most {MAX_REASON_LENGTH} characters.")
         return redirect("proposal-detail", pk=pk)
     try:
         proposal_cancel(proposal=proposal, actor=request.user, reason=form.cleaned_data["reason"])

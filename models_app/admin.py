@@ -17,22 +17,10 @@ from models_app.models import (
     UsageStats,
 )
 from models_app.services import registration_transition
+from registry_site.admin import ReadOnlyAdmin
 from registry_site.errors import DomainError
 
 Status = Registration.Status
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written only by services: moderators may look, never edit."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ReasonForm(forms.Form):

@@ -23,7 +23,6 @@ from models_app.scanning import ScanRefused, scan_artifact
 from registry_site.audit import audit_record
 from registry_site.errors import Conflict, DomainError, Forbidden, NotFound
 from registry_site.parameters import get_parameter
-from registry_site.roles import is_moderator
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -53,15 +52,11 @@ def registration_for_artifact(*, name: str, version: str, user) -> Registration:
     return registration
 
 
-def artifact_for_download(*, registration: Registration, user) -> Artifact:
-    """The stored artifact of a version the caller may download (approved, own, moderator)."""
-    may_download = (
-        registration.status == Registration.Status.APPROVED
-        or registration.owner_id == getattr(user, "pk", None)
-        or is_moderator(user)
-    )
+def artifact_for_download(*, registration: Registration) -> Artifact:
+    """The stored artifact of a version the caller may see (registration_for_artifact applies
+    the rule: approved, own, or moderator)."""
     artifact = Artifact.objects.filter(registration=registration).first()
-    if not may_download or artifact is None:
+    if artifact is None:
         raise NotFound(f"{registration} has no artifact to download.")
     return artifact
 
@@ -118,7 +113,14 @@ def artifact_upload(*, registration: Registration, user, stream: IO[bytes] | Non
 
 
 def _store(*, registration, user, spool, sha256, size, report, filename) -> Artifact:
-    stored_name = None
+    artifact = Artifact(
+        registration=registration, sha256=sha256, size_bytes=size,
+        file_format=report.file_format, scan_summary=report.summary, scanner=report.scanner,
+        uploaded_by=user,
+    )
+    # The copy to storage (possibly slow, possibly remote) happens before the transaction,
+    # so no row lock or SQLite write lock is held while it runs.
+    artifact.file.save(filename, File(spool, name=filename), save=False)
     try:
         with transaction.atomic():
             # The registration row serializes two uploads racing for the same version.
@@ -126,13 +128,6 @@ def _store(*, registration, user, spool, sha256, size, report, filename) -> Arti
             if Artifact.objects.filter(registration=registration).exists():
                 raise Conflict(f"{registration} already has an artifact; artifacts cannot be "
                                "replaced.", code="artifact_exists")
-            artifact = Artifact(
-                registration=registration, sha256=sha256, size_bytes=size,
-                file_format=report.file_format, scan_summary=report.summary,
-                scanner=report.scanner, uploaded_by=user,
-            )
-            artifact.file.save(filename, File(spool, name=filename), save=False)
-            stored_name = artifact.file.name
             artifact.save(force_insert=True)
             audit_record(action="artifact.uploaded", actor=user, target=registration, details={
                 "sha256": sha256, "size_bytes": size, "file_format": report.file_format,
@@ -140,8 +135,7 @@ def _store(*, registration, user, spool, sha256, size, report, filename) -> Arti
             })
     except BaseException:
         # The row did not commit: the stored file must not outlive it.
-        if stored_name:
-            Artifact.file.field.storage.delete(stored_name)
+        Artifact.file.field.storage.delete(artifact.file.name)
         raise
     return artifact
 

@@ -1,4 +1,4 @@
-"""Reads shared by the API, the pages, the admin and the metrics."""
+"""Reads shared by the API, the pages and the admin."""
 
 import datetime
 
@@ -87,10 +87,11 @@ def approved_versions_at(*, name: str, when: datetime.datetime) -> list[dict]:
     return [{"version": r["version"], "approved_since": r["since"]} for r in rows]
 
 
-def model_fees(*, name: str) -> list[dict]:
-    """Fees paid for a model (all its versions), by fee type."""
+def model_fees(*, name: str, versions: list[Registration]) -> list[dict]:
+    """Fees paid for the given (visible) versions of a model, by fee type."""
     return list(
-        LedgerEntry.objects.filter(kind=LedgerEntry.Kind.DEBIT, model_name=name)
+        LedgerEntry.objects.filter(kind=LedgerEntry.Kind.DEBIT, model_name=name,
+                                   model_version__in=[v.version for v in versions])
         .values("fee_type").annotate(amount=Sum("amount"), count=Count("id"))
         .order_by("fee_type")
     )

@@ -111,9 +111,13 @@ def _fee_basis(newest_size: int | None, size_bytes: int) -> tuple[str, int]:
 
 
 def registration_fee_quote(*, owner, name: str, size_bytes: int) -> FeeBasis:
-    """The fee registering ``size_bytes`` under ``name`` would cost ``owner`` right now."""
-    newest = (Registration.objects.filter(name=name).order_by("-registered_at", "-id")
-              .values_list("size_bytes", flat=True).first())
+    """The fee registering ``size_bytes`` under ``name`` would cost ``owner`` right now.
+
+    Only the owner's own versions are looked at: another registrant's name would be refused
+    anyway, and its hidden versions' sizes are not the caller's to learn from a quote.
+    """
+    newest = (Registration.objects.filter(name=name, owner=owner)
+              .order_by("-registered_at", "-id").values_list("size_bytes", flat=True).first())
     fee_type, units = _fee_basis(newest, size_bytes)
     _, quote = fee_quote(fee_type=fee_type, units=units)
     return FeeBasis(fee_type=fee_type, units=units, amount=quote.amount)

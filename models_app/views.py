@@ -24,19 +24,12 @@ from models_app.services import (
     registration_transition,
 )
 from registry_site.errors import DomainError, InvalidInput, NotFound
+from registry_site.pagination import page_number
 
 PAGE_SIZE = 25
-MAX_PAGE = 10_000
 HISTORY_ROWS = 50
 CHART_HEIGHT = 100
 CHART_BAR_WIDTH = 18
-
-
-def _page_number(request) -> int:
-    try:
-        return min(max(int(request.GET.get("page", 1)), 1), MAX_PAGE)
-    except ValueError:
-        return 1
 
 
 def _query_without_page(request) -> str:
@@ -49,7 +42,7 @@ def catalog(request):
     """Visible registrations, filtered by the API's FilterSet; pages never count the table."""
     queryset = Registration.objects.visible_to(request.user).select_related("owner", "usage")
     filterset = RegistrationFilterSet(request.GET, queryset=queryset, request=request)
-    page = _page_number(request)
+    page = page_number(request)
     rows, has_next = [], False
     if filterset.is_valid():
         offset = (page - 1) * PAGE_SIZE
@@ -116,7 +109,7 @@ def model_page(request, name: str):
     )
     return render(request, "models_app/model.html", {
         "name": name, "versions": versions, "selected": selected, "history": history,
-        "totals": usage_totals(versions), "fees": model_fees(name=name),
+        "totals": usage_totals(versions), "fees": model_fees(name=name, versions=versions),
         "is_owner": is_owner, "can_deprecate": can_deprecate,
         "deprecate_form": DeprecateForm(initial={"version": selected.version}),
     })

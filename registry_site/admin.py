@@ -24,6 +24,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["id", "created_at", "actor", "action", "target_type", "target_id", "ip"]
     list_filter = ["action", "target_type"]
+    # The trail only grows: never count all of it to draw a page.
+    show_full_result_count = False
     search_fields = ["action", "target_id", "actor__username"]
     list_select_related = ["actor"]
     date_hierarchy = "created_at"

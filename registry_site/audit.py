@@ -58,6 +58,18 @@ def event_digest(*, prev_hash, created_at, actor_id, action, target_type, target
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def _without_nul(value):
+    """Drop NUL characters: they reach details from raw request paths and PostgreSQL's jsonb
+    cannot store them."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    return value
+
+
 def audit_record(*, action: str, actor=None, target=None, target_type: str = "",
                  target_id: str = "", details: dict | None = None, ip: str | None = None):
     """Append one event to the hash chain; call inside the transaction of the change it records.
@@ -73,7 +85,7 @@ def audit_record(*, action: str, actor=None, target=None, target_type: str = "",
         target_id = target_id or str(target.pk)
     actor_id = actor.pk if actor is not None and actor.is_authenticated else None
     ip = stored_ip(ip if ip is not None else current_client_ip())
-    details = json.loads(json.dumps(details or {}, default=str))
+    details = _without_nul(json.loads(json.dumps(details or {}, default=str)))
     with transaction.atomic():
         head, _ = AuditChainHead.objects.select_for_update().get_or_create(
             pk=1, defaults={"last_hash": GENESIS_HASH}

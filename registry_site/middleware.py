@@ -6,7 +6,7 @@ from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 
 from registry_site.audit import audit_record, reset_client_ip, set_client_ip
-from registry_site.throttling import LoginThrottle
+from registry_site.throttling import AnonRateThrottle, LoginThrottle, UserRateThrottle
 
 
 def client_ip(request) -> str | None:
@@ -95,6 +95,26 @@ class RequestSizeLimitMiddleware:
 
 
 
+def _throttled(request, throttles, message: str) -> HttpResponse | None:
+    """429 with Retry-After if any of ``throttles`` refuses the request, else None; the first
+    refusal of a window is audited, as in the API."""
+    refused = [throttle for throttle in throttles if not throttle.allow_request(request, None)]
+    if not refused:
+        return None
+    wait = max(throttle.wait() or 1 for throttle in refused)
+    refusals = request.throttle_refusals
+    if any(refusal["audit"] for refusal in refusals):
+        user = getattr(request, "user", None)
+        audit_record(action="security.throttled", actor=user, details={
+            "path": request.path, "method": request.method, "wait": wait,
+            "limits": [{"scope": r["scope"], "rate": r["rate"]} for r in refusals],
+        })
+    response = HttpResponse(message.format(wait=wait), status=429,
+                            content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = str(wait)
+    return response
+
+
 class LoginRateLimitMiddleware:
     """Login form posts (site and admin) are limited per address and per username, like token
     creation, so the forms are no way around the API's limit on password guessing."""
@@ -106,19 +126,26 @@ class LoginRateLimitMiddleware:
 
     def __call__(self, request):
         if request.method == "POST" and request.path_info in self.login_paths:
-            throttle = LoginThrottle()
-            if not throttle.allow_request(request, None):
-                wait = throttle.wait()
-                refusals = request.throttle_refusals
-                if any(refusal["audit"] for refusal in refusals):
-                    audit_record(action="security.throttled", details={
-                        "path": request.path, "method": request.method, "wait": wait,
-                        "limits": [{"scope": r["scope"], "rate": r["rate"]} for r in refusals],
-                    })
-                response = HttpResponse(
-                    f"Too many login attempts. Try again in {wait} seconds.\n",
-                    status=429, content_type="text/plain; charset=utf-8",
-                )
-                response["Retry-After"] = str(wait)
-                return response
+            refusal = _throttled(request, [LoginThrottle()],
+                                 "Too many login attempts. Try again in {wait} seconds.\n")
+            if refusal is not None:
+                return refusal
+        return self.get_response(request)
+
+
+class PageRateLimitMiddleware:
+    """The HTML pages and the admin count against the same per-address and per-user limits as
+    the API (DRF throttles the API itself), so the pages are no way around them."""
+
+    exempt_prefixes = ("/api/", "/static/", "/healthz")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path_info.startswith(self.exempt_prefixes):
+            refusal = _throttled(request, [AnonRateThrottle(), UserRateThrottle()],
+                                 "Too many requests. Try again in {wait} seconds.\n")
+            if refusal is not None:
+                return refusal
         return self.get_response(request)

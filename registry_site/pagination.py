@@ -8,6 +8,14 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 
+def page_number(request, maximum: int = 10_000) -> int:
+    """The ``?page=`` of an HTML list: 1 for anything that is not a number, within bounds."""
+    try:
+        return min(max(int(request.GET.get("page", 1)), 1), maximum)
+    except ValueError:
+        return 1
+
+
 class PagePagination(BasePagination):
     """``?page=N&page_size=M``; answers ``{"next", "previous", "results"}``."""
 

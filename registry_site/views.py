@@ -13,6 +13,9 @@ from django.views.decorators.http import require_GET
 
 logger = logging.getLogger(__name__)
 
+METRICS_CACHE_KEY = "metrics:body"
+METRICS_SECONDS = 15
+
 
 @never_cache
 @require_GET
@@ -42,10 +45,15 @@ def healthz(request):
 @require_GET
 def metrics(request):
     """Prometheus text exposition of the registry's figures."""
-    from registry_site.metrics import render_metrics
+    from registry_site.metrics import CONTENT_TYPE_LATEST, render_metrics
 
-    body, content_type = render_metrics()
-    return HttpResponse(body, content_type=content_type)
+    # The figures aggregate whole tables: computed at most every METRICS_SECONDS and shared by
+    # every worker through the cache, so frequent scrapes cannot keep the database busy.
+    body = cache.get(METRICS_CACHE_KEY)
+    if body is None:
+        body, _ = render_metrics()
+        cache.set(METRICS_CACHE_KEY, body, METRICS_SECONDS)
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
 
 
 @csrf_exempt

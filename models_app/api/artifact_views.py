@@ -56,7 +56,7 @@ class ArtifactView(APIView):
         OpenApiTypes.BINARY, description="The file, as an attachment.")})
     def get(self, request, name, version):
         registration = registration_for_artifact(name=name, version=version, user=request.user)
-        artifact = artifact_for_download(registration=registration, user=request.user)
+        artifact = artifact_for_download(registration=registration)
         # Always an opaque attachment: a stored "x.html" must never render on this origin.
         response = FileResponse(
             artifact.file.open("rb"), as_attachment=True,

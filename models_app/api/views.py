@@ -41,8 +41,7 @@ from models_app.selectors import (
 )
 from models_app.services import registration_create, registration_transition, usage_record
 from registry_site.errors import InvalidInput
-from registry_site.models import ApiToken
-from registry_site.permissions import TokenHasScope
+from registry_site.permissions import TokenHasScope, request_has_scope
 from registry_site.throttling import ScopedRateThrottle
 
 # Names may hold dots and be words such as "search" or "stats": the list has no sub-routes,
@@ -54,8 +53,7 @@ VERSION_PARAMETER = OpenApiParameter("version", str, description="One version in
 
 def require_scope(request, scope: str) -> None:
     """For token requests whose scope depends on the object: refuse without ``scope``."""
-    token = request.auth
-    if isinstance(token, ApiToken) and scope not in token.scopes:
+    if not request_has_scope(request, scope):
         raise PermissionDenied(f"This token lacks the '{scope}' scope.")
 
 

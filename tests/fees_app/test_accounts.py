@@ -348,3 +348,15 @@ def test_concurrent_credits_and_debits_keep_balance_equal_to_ledger(make_user):
         thread.join()
     assert balance(payer) == ledger_sum(payer)
     assert balance(payer) >= 0
+
+
+def test_an_account_cannot_be_saved_from_the_admin(client, moderator, user):
+    """A save would write back a balance read before concurrent debits; only the credit
+    action changes balances."""
+    client.force_login(moderator)
+    account = account_for(user)
+    url = f"/admin/fees_app/account/{account.pk}/change/"
+    assert client.get(url).status_code == 200
+    assert client.post(url, {"balance": 5}).status_code == 403
+    account.refresh_from_db()
+    assert account.balance == 1_000_000

@@ -6,6 +6,8 @@ from django.test import Client
 
 from governance_app.models import Proposal, ProposalState, VotingPowerCheckpoint
 from governance_app.selectors import voting_power_at
+from governance_app.services import voting_power_grant
+from registry_site.errors import InvalidInput
 from registry_site.metrics import render_metrics
 from registry_site.models import AuditEvent
 from registry_site.parameters import get_parameter
@@ -100,3 +102,20 @@ def test_metrics_count_proposals_by_type_and_state(make_proposal):
     make_proposal()
     body, _ = render_metrics()
     assert b'ai_registry_proposals{state="active",type="model_approval"} 1.0' in body
+
+
+def test_a_proposal_cannot_be_saved_from_the_admin(client, moderator, passed):
+    """A save would write back stale tallies or an execution time read before it committed."""
+    proposal = passed()
+    client.force_login(moderator)
+    url = f"/admin/governance_app/proposal/{proposal.pk}/change/"
+    assert client.get(url).status_code == 200
+    assert client.post(url, {"title": "changed"}).status_code == 403
+    proposal.refresh_from_db()
+    assert proposal.title != "changed"
+
+
+def test_grant_reason_is_bounded(alice):
+    with pytest.raises(InvalidInput) as refused:
+        voting_power_grant(user=alice, power=5, reason="x" * 501)
+    assert "reason" in refused.value.extra["fields"]

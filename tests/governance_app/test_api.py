@@ -223,3 +223,12 @@ def test_registrations_paused_accepts_json_booleans(client_for, alice):
     }, format="json")
     assert response.status_code == 201, response.json()
     assert response.json()["payload"]["value"] == 1
+
+
+def test_null_character_in_a_payload_is_a_field_error(client_for, alice):
+    response = client_for(alice).post("/api/v1/proposals/", {
+        "type": "parameter_change", "title": "Quorum", "description": "",
+        "payload": {"parameter": "quorum_bps", "value": 500, "reason": "r\x00"},
+    }, format="json")
+    assert response.status_code == 400
+    assert "payload.reason" in response.json()["fields"]

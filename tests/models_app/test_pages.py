@@ -176,3 +176,20 @@ def test_stats_dashboard_when_empty(browser, db):
     response = browser.get("/stats/")
     assert response.status_code == 200
     assert b"No executions recorded yet" in response.content
+
+
+def test_model_page_fees_cover_only_the_versions_shown(browser, register, move, user):
+    move(register(user, "quiet-model", "1.0.0", size_bytes=1024), Registration.Status.APPROVED)
+    register(user, "quiet-model", "2.0.0", size_bytes=5024)  # pending: hidden from others
+    fees = {row["fee_type"]: row["amount"]
+            for row in browser.get("/models/quiet-model/").context["fees"]}
+    assert fees == {"registration": 2024}
+
+
+def test_fee_quote_ignores_other_registrants_versions(make_user, register, user):
+    from models_app.services import registration_fee_quote
+
+    register(user, "someone-elses", "1.0.0", size_bytes=4096)
+    quote = registration_fee_quote(owner=make_user("curious"), name="someone-elses",
+                                   size_bytes=1024)
+    assert (quote.fee_type, quote.amount) == ("registration", 2024)

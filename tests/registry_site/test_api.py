@@ -1,8 +1,10 @@
 """Account, health, metrics, the schema and the one error shape."""
 
 import pytest
+from django.core.cache import cache
 
-from fees_app.services import fee_charge
+from fees_app.services import account_credit, fee_charge
+from registry_site.views import METRICS_CACHE_KEY
 
 pytestmark = pytest.mark.django_db
 
@@ -110,3 +112,11 @@ def test_schema_validates_without_warnings():
     )
     assert result.returncode == 0, result.stderr[-4000:]
 
+
+
+def test_metrics_are_computed_at_most_every_few_seconds(anon_client, user):
+    first = anon_client.get("/metrics").content
+    account_credit(user=user, amount=5, reason="more")  # one more audit event
+    assert anon_client.get("/metrics").content == first
+    cache.delete(METRICS_CACHE_KEY)  # what the cache's 15 s expiry does
+    assert anon_client.get("/metrics").content != first

@@ -251,3 +251,11 @@ def test_audit_events_list_query_count_is_fixed(moderator, client_for,
     # token lookup, moderator group check, the page of events with their actors
     with django_assert_max_num_queries(3):
         assert len(api.get("/api/v1/audit-events/").json()["results"]) > 10
+
+
+def test_null_characters_are_dropped_from_details(db):
+    event = audit_record(action="security.ip_refused",
+                         details={"path": "/api/\x00x", "nested": ["a\x00b"]})
+    event.refresh_from_db()
+    assert event.details == {"path": "/api/x", "nested": ["ab"]}
+    assert audit_verify() == (1, None)

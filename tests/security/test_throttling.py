@@ -244,3 +244,25 @@ def test_registrations_usage_and_votes_have_their_own_limits(client_for, user, o
     scopes = [limit["scope"] for event in AuditEvent.objects.filter(action="security.throttled")
               for limit in event.details["limits"]]
     assert sorted(scopes) == ["register", "usage", "vote"]
+
+
+def test_pages_share_the_per_address_limit(rates, db):
+    """The HTML pages are no way around the API's limits: they count in the same buckets."""
+    rates(anon="3/min", user="3/min")
+    client = Client(REMOTE_ADDR="198.51.100.40")
+    codes = [client.get("/proposals/").status_code for _ in range(3)]
+    refused = client.get("/")
+    assert codes == [200, 200, 200]
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) >= 1
+    assert client_at("198.51.100.40").get(PARAMETERS).status_code == 429
+    assert client.get("/healthz").status_code == 200
+    assert AuditEvent.objects.filter(action="security.throttled").count() == 1
+
+
+def test_signed_in_pages_count_per_user(rates, make_user):
+    rates(anon="1000/min", user="2/min")
+    user = make_user("pager")
+    client = Client(REMOTE_ADDR="198.51.100.41")
+    client.force_login(user)
+    assert [client.get("/account/").status_code for _ in range(3)] == [200, 200, 429]
