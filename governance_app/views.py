@@ -23,7 +23,7 @@ from governance_app.selectors import (
     voting_power_at,
 )
 from governance_app.services import proposal_cancel, proposal_create, proposal_execute, vote_cast
-from registry_site.errors import DomainError, InvalidInput
+from registry_site.errors import DomainError, InvalidInput, audit_web_refusal
 from registry_site.models import ApiToken
 from registry_site.pagination import page_number
 from registry_site.parameters import get_parameter
@@ -43,6 +43,7 @@ def account(request):
                 expires_in=form.cleaned_data["expires_in"], name=form.cleaned_data["name"],
             )
         except DomainError as exc:
+            audit_web_refusal(request, exc)
             messages.error(request, exc.detail)
         else:
             # The secret goes to the server-side session, not a message cookie, and is shown
@@ -69,6 +70,7 @@ def token_revoke_view(request, token_id: int):
     try:
         token_revoke(user=request.user, token_id=token_id)
     except DomainError as exc:
+        audit_web_refusal(request, exc)
         messages.error(request, exc.detail)
     else:
         messages.success(request, "Token revoked.")
@@ -133,6 +135,7 @@ def proposal_new(request):
         except InvalidInput as exc:
             form.add_service_errors(exc)
         except DomainError as exc:
+            audit_web_refusal(request, exc)
             form.add_error(None, exc.detail)
         else:
             messages.success(request, f"Proposal #{proposal.pk} created; voting is open until "
@@ -163,6 +166,7 @@ def proposal_detail(request, pk: int):
                     for error in errors:
                         vote_form.add_error(field if field in vote_form.fields else None, error)
             except DomainError as exc:
+                audit_web_refusal(request, exc)
                 messages.error(request, exc.detail)
                 return redirect("proposal-detail", pk=proposal.pk)
             else:
@@ -217,6 +221,7 @@ def proposal_execute_view(request, pk: int):
     try:
         proposal = proposal_execute(proposal=proposal, actor=request.user)
     except DomainError as exc:
+        audit_web_refusal(request, exc)
         messages.error(request, exc.detail)
     else:
         messages.success(request, f"Proposal #{proposal.pk} executed.")
@@ -234,6 +239,7 @@ def proposal_cancel_view(request, pk: int):
     try:
         proposal_cancel(proposal=proposal, actor=request.user, reason=form.cleaned_data["reason"])
     except DomainError as exc:
+        audit_web_refusal(request, exc)
         messages.error(request, exc.detail)
     else:
         messages.success(request, f"Proposal #{pk} canceled.")

@@ -23,7 +23,7 @@ from models_app.services import (
     registration_fee_quote,
     registration_transition,
 )
-from registry_site.errors import DomainError, InvalidInput, NotFound
+from registry_site.errors import DomainError, InvalidInput, NotFound, audit_web_refusal
 from registry_site.pagination import page_number
 
 PAGE_SIZE = 25
@@ -79,6 +79,7 @@ def register(request):
             for field, errors in exc.extra["fields"].items():
                 form.add_error(field if field in form.fields else None, errors)
         except DomainError as exc:
+            audit_web_refusal(request, exc)
             form.add_error(None, exc.detail)
         else:
             if quote is None:
@@ -134,6 +135,7 @@ def deprecate(request, name: str):
     except NotFound:
         raise Http404("No such model.") from None
     except DomainError as exc:
+        audit_web_refusal(request, exc)
         messages.error(request, exc.detail)
     else:
         messages.success(request, f"{registration} is now deprecated.")

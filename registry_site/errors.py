@@ -91,6 +91,17 @@ def _audit_refusal(exc, context) -> None:
             })
 
 
+def audit_web_refusal(request, exc: Exception) -> None:
+    """The pages' counterpart of the API's audit of permission refusals: a page that catches
+    a Forbidden from a service calls this before showing the message."""
+    if isinstance(exc, Forbidden):
+        from registry_site.audit import audit_record
+
+        audit_record(action="security.permission_denied", actor=request.user, details={
+            "path": request.path, "method": request.method, "detail": exc.detail,
+        })
+
+
 def exception_handler(exc, context):
     """DRF exception handler: domain errors and DRF errors in one shape."""
     # Imported here: rest_framework.views loads the API settings, which import this module.

@@ -7,6 +7,7 @@ from django.test import Client
 
 from fees_app.services import account_for
 from models_app.models import Registration, StatusChange
+from registry_site.models import AuditEvent
 
 Status = Registration.Status
 FORM = {"name": "my-model", "version": "1.0.0", "hash": "cd" * 32, "size_bytes": "2048",
@@ -120,6 +121,9 @@ def test_register_form_shows_refusals(make_user, register, user):
     register(user, "taken")
     response = client.post("/models/new/", {**FORM, "name": "taken"})
     assert "belongs to another registrant" in response.context["form"].non_field_errors()[0]
+    # As in the API, the permission refusal is a security event; the short balance is not.
+    denied = AuditEvent.objects.get(action="security.permission_denied")
+    assert (denied.actor, denied.details["path"]) == (poor, "/models/new/")
 
 
 def test_model_page(browser, approved, register, move, client_for, other_user, user):
