@@ -2,10 +2,15 @@
 
 import contextvars
 import hashlib
+import hmac
 import ipaddress
 import json
+import re
+from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Subquery
 from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
 
@@ -105,41 +110,222 @@ def audit_record(*, action: str, actor=None, target=None, target_type: str = "",
     return event
 
 
-def audit_verify() -> tuple[int, str | None]:
-    """Walk the chain in order; return (events checked, description of the first bad row)."""
-    from registry_site.models import AuditChainHead, AuditEvent
+@dataclass
+class ChainProblem:
+    """One kind of defect on a run of consecutive events (``first`` to ``last``)."""
 
-    # The head is read first and the walk stops at the event it names: events appended while
-    # the walk runs come after it, and must not look like a head pointing past the table.
-    # (The head and its event commit together, so the walk's later snapshot holds that event.)
-    head = AuditChainHead.objects.filter(pk=1).values_list("last_hash", flat=True).first()
-    expected_prev = GENESIS_HASH
-    checked = 0
-    last_good = None
-    for event in AuditEvent.objects.order_by("pk").iterator(chunk_size=2000):
-        if event.prev_hash != expected_prev:
-            return checked, (
-                f"event {event.pk}: prev_hash does not match the hash of the event before it "
-                "(an event was removed or altered)"
-            )
-        digest = event_digest(
-            prev_hash=event.prev_hash, created_at=event.created_at, actor_id=event.actor_id,
-            action=event.action, target_type=event.target_type, target_id=event.target_id,
-            ip=event.ip, details=event.details,
-        )
-        if digest != event.hash:
-            return checked, f"event {event.pk}: its contents do not match its hash (altered)"
-        expected_prev = event.hash
-        checked += 1
-        last_good = event.pk
+    first: int
+    last: int
+    reason: str
+
+    def __str__(self):
+        rows = f"event {self.first}" if self.first == self.last else (
+            f"events {self.first}-{self.last}")
+        return f"{rows}: {self.reason}"
+
+
+@dataclass
+class AuditReport:
+    """What a walk over the whole audit table found."""
+
+    checked: int = 0
+    problems: list = field(default_factory=list)
+    newest_id: int | None = None
+    newest_hash: str = GENESIS_HASH
+    prev_id: int | None = None  # the row before the one being checked
+
+    def add(self, event_id: int | None, reason: str) -> None:
+        """Record a defect; consecutive events with the same defect become one range."""
+        if event_id is None:
+            self.problems.append(reason)
+            return
+        last = self.problems[-1] if self.problems else None
+        if isinstance(last, ChainProblem) and last.reason == reason and last.last == self.prev_id:
+            last.last = event_id
+        else:
+            self.problems.append(ChainProblem(event_id, event_id, reason))
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str | None:
+        return "; ".join(str(p) for p in self.problems) or None
+
+
+NOT_LINKED = ("not on the chain: its prev_hash is not the hash of the event before it "
+              "(an event was removed, or this one was inserted or rewritten)")
+ALTERED = "its contents do not match its hash (altered)"
+AFTER_HEAD = "not on the chain: it comes after the event the chain head names"
+
+
+def _digest_of(event) -> str:
+    return event_digest(
+        prev_hash=event.prev_hash, created_at=event.created_at, actor_id=event.actor_id,
+        action=event.action, target_type=event.target_type, target_id=event.target_id,
+        ip=event.ip, details=event.details,
+    )
+
+
+def audit_report(*, checkpoints: list | None = None) -> AuditReport:
+    """Check every row of the audit table in id order, and the chain head, and checkpoints.
+
+    Each row must hash to its stored hash and link to the row before it; the head must name
+    the newest row; each checkpoint's event must still be there with the hash it signed.
+    Nothing stops at the head or at the first defect, so rows left behind a head that was
+    moved back, or a forked run of rewritten rows, are all named.
+    """
+    from registry_site.models import AuditChainHead, AuditCheckpoint, AuditEvent
+
+    report = AuditReport()
+    expected = {cp.event_id: cp for cp in checkpoints or []}
+    for stored in AuditCheckpoint.objects.all():
+        expected.setdefault(stored.event_id, stored)
+    # Every row carries the head, read by the same statement: one snapshot for both, so
+    # events appended during the walk are not seen at all and cannot look like rows past the
+    # head or a head past the table.
+    rows = AuditEvent.objects.annotate(
+        head=Subquery(AuditChainHead.objects.filter(pk=1).values("last_hash")[:1])
+    ).order_by("pk")
+    head = GENESIS_HASH
+    head_id = None  # the id of the event the head names; 0 for the genesis hash
+    for event in rows.iterator(chunk_size=2000):
+        if not report.checked:
+            head = event.head
+            head_id = 0 if head == GENESIS_HASH else None
+        report.checked += 1
+        if _digest_of(event) != event.hash:
+            report.add(event.pk, ALTERED)
+        elif event.prev_hash != report.newest_hash:
+            report.add(event.pk, NOT_LINKED)
+        elif head_id is not None:
+            report.add(event.pk, AFTER_HEAD)
         if event.hash == head:
-            break
+            head_id = event.pk
+        checkpoint = expected.pop(event.pk, None)
+        if checkpoint is not None and not hmac.compare_digest(checkpoint.hash, event.hash):
+            report.add(None, (
+                f"event {event.pk} has hash {event.hash[:16]}…, but the checkpoint of "
+                f"{checkpoint.created_at} signed {checkpoint.hash[:16]}… (it was rewritten)"
+            ))
+        report.prev_id = event.pk
+        report.newest_id, report.newest_hash = event.pk, event.hash
+    if not report.checked:
+        head = AuditChainHead.objects.filter(pk=1).values_list("last_hash", flat=True).first()
+        if head is not None and AuditEvent.objects.filter(hash=head).exists():
+            head = GENESIS_HASH  # the first events were appended after the walk began
+        head_id = 0 if head in (None, GENESIS_HASH) else None
+    for event_id, checkpoint in sorted(expected.items()):
+        report.add(None, (
+            f"event {event_id}, signed by the checkpoint of {checkpoint.created_at}, is no "
+            "longer in the table (the log was truncated or the event deleted)"
+        ))
     if head is None:
-        if checked:
-            return checked, "the chain head row is missing (it was deleted)"
-    elif head != expected_prev:
-        after = f"after event {last_good}" if last_good else "from the start"
-        return checked, (
-            f"the newest events were removed {after}: the chain head names a later hash"
+        if report.checked:
+            report.add(None, "the chain head row is missing (it was deleted)")
+    elif head_id is None:
+        after = f"after event {report.newest_id}" if report.newest_id else "from the start"
+        report.add(None, (
+            f"the newest events were removed {after}: the chain head names a hash that no "
+            "event has"
+        ))
+    return report
+
+
+def audit_verify() -> tuple[int, str | None]:
+    """(rows checked, every defect found or None): the short form of audit_report()."""
+    report = audit_report()
+    return report.checked, report.summary()
+
+
+# Signed checkpoints: the chain proves order and contents but not completeness, since whoever
+# can rewrite the table can also cut its end and move the head back. A checkpoint is the
+# newest event's id and hash under an HMAC whose key never enters the database; kept outside
+# it, like a certificate-transparency signed tree head, it proves later that the log still
+# holds that event with that hash.
+CHECKPOINT_FORMAT = "ai-registry-audit-checkpoint/1"
+CHECKPOINT_FIELDS = ("format", "event_id", "hash", "created_at", "key_id")
+HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be made or cannot be trusted."""
+
+
+def checkpoint_key() -> bytes:
+    key = settings.AUDIT_CHECKPOINT_KEY
+    if not key:
+        raise CheckpointError(
+            "AUDIT_CHECKPOINT_KEY is not set: set it in the environment of the hosts that run "
+            "audit_checkpoint and verify_audit_log to a random secret of at least 32 "
+            "characters (python -c 'import secrets; print(secrets.token_hex(32))'), and keep "
+            "it out of the database and its backups; the web workers do not need it."
         )
-    return checked, None
+    return key.encode()
+
+
+def checkpoint_key_id(key: bytes) -> str:
+    """Names the key without revealing it, so a checkpoint says which key signed it."""
+    return hashlib.sha256(b"audit-checkpoint-key-id:" + key).hexdigest()[:16]
+
+
+def _signature(key: bytes, body: dict) -> str:
+    message = json.dumps({name: body[name] for name in CHECKPOINT_FIELDS}, sort_keys=True,
+                         separators=(",", ":"))
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+
+
+def checkpoint_create():
+    """Sign and store the newest event of an intact chain; refuses a broken one."""
+    from registry_site.models import AuditCheckpoint
+
+    key = checkpoint_key()
+    report = audit_report()
+    if not report.ok:
+        raise CheckpointError(
+            f"The audit log is broken, so it is not signed: {report.summary()}")
+    if report.newest_id is None:
+        raise CheckpointError("The audit log is empty: there is no event to sign yet.")
+    now = timezone.now()
+    body = {"format": CHECKPOINT_FORMAT, "event_id": report.newest_id,
+            "hash": report.newest_hash, "created_at": now.isoformat(),
+            "key_id": checkpoint_key_id(key)}
+    body["hmac"] = _signature(key, body)
+    AuditCheckpoint.objects.create(
+        event_id=body["event_id"], hash=body["hash"], created_at=now,
+        key_id=body["key_id"], hmac=body["hmac"],
+    )
+    return body
+
+
+def checkpoint_read(text: str):
+    """A checkpoint file as an (unsaved) AuditCheckpoint, once its HMAC with
+    AUDIT_CHECKPOINT_KEY checks out."""
+    from registry_site.models import AuditCheckpoint
+
+    key = checkpoint_key()
+    try:
+        body = json.loads(text)
+    except ValueError:
+        raise CheckpointError("it is not JSON") from None
+    if not isinstance(body, dict) or set(body) != {*CHECKPOINT_FIELDS, "hmac"}:
+        raise CheckpointError(f"it must be an object with exactly the fields "
+                              f"{', '.join((*CHECKPOINT_FIELDS, 'hmac'))}")
+    if body["format"] != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"its format is {body['format']!r}, not {CHECKPOINT_FORMAT!r}")
+    if not all(isinstance(body[name], str) and HEX64.fullmatch(body[name])
+               for name in ("hash", "hmac")):
+        raise CheckpointError("hash and hmac must be 64 hexadecimal characters")
+    if not isinstance(body["created_at"], str) or not isinstance(body["key_id"], str):
+        raise CheckpointError("created_at and key_id must be text")
+    if type(body["event_id"]) is not int or body["event_id"] < 1:
+        raise CheckpointError("event_id must be a positive integer")
+    if body["key_id"] != checkpoint_key_id(key):
+        raise CheckpointError(
+            f"it was signed with key {body['key_id']!r}, but AUDIT_CHECKPOINT_KEY is key "
+            f"{checkpoint_key_id(key)!r} (the wrong key, or the file was altered)"
+        )
+    if not hmac.compare_digest(_signature(key, body), body["hmac"]):
+        raise CheckpointError("its HMAC does not match its contents (the file was altered)")
+    return AuditCheckpoint(**{name: body[name] for name in CHECKPOINT_FIELDS[1:]},
+                           hmac=body["hmac"])

@@ -42,6 +42,24 @@ class AuditChainHead(models.Model):
         return self.last_hash
 
 
+class AuditCheckpoint(models.Model):
+    """A signed checkpoint, as audit_checkpoint printed it; the printed copy kept elsewhere is
+    the proof, this one lets verify_audit_log check the chain against it every time."""
+
+    # Not a foreign key: the checkpoint must outlive the event it names, to report its loss.
+    event_id = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    key_id = models.CharField(max_length=16)
+    hmac = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"event {self.event_id} at {self.created_at}"
+
+
 class Scope(models.TextChoices):
     READ = "read", "Read"
     REGISTER = "register", "Register models"

@@ -228,6 +228,15 @@ for _cidr in IP_ALLOWLIST:
     except ValueError:
         raise ImproperlyConfigured(f"IP_ALLOWLIST has an invalid CIDR range: {_cidr!r}.") from None
 
+# The HMAC key of signed audit checkpoints (manage.py audit_checkpoint). It must never be
+# stored in the database the checkpoints protect; unset, checkpoints are refused.
+AUDIT_CHECKPOINT_KEY = os.environ.get("AUDIT_CHECKPOINT_KEY", "").strip()
+if AUDIT_CHECKPOINT_KEY and len(AUDIT_CHECKPOINT_KEY) < 32:
+    raise ImproperlyConfigured(
+        "AUDIT_CHECKPOINT_KEY must be at least 32 characters of random secret "
+        "(python -c 'import secrets; print(secrets.token_hex(32))')."
+    )
+
 # Request bodies: JSON and forms are small; artifact uploads stream and are bounded by the
 # max_model_size parameter instead.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1_048_576, minimum=1024)

@@ -7,7 +7,15 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from registry_site.audit import GENESIS_HASH, audit_record, audit_verify
+from registry_site.audit import (
+    AFTER_HEAD,
+    ALTERED,
+    GENESIS_HASH,
+    NOT_LINKED,
+    audit_record,
+    audit_verify,
+    event_digest,
+)
 from registry_site.models import AuditChainHead, AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -78,8 +86,8 @@ def test_altered_details_are_detected():
     AuditEvent.objects.filter(pk=events[2].pk).update(details={"i": 99})
     with pytest.raises(CommandError) as broken:
         verify()
-    assert f"event {events[2].pk}" in str(broken.value)
-    assert "after 2 good events" in str(broken.value)
+    assert f"event {events[2].pk}: its contents do not match its hash" in str(broken.value)
+    assert "1 problem(s)" in str(broken.value)
 
 
 @pytest.mark.parametrize("field", ["action", "actor_id", "target_id", "ip", "created_at"])
@@ -93,16 +101,16 @@ def test_any_altered_field_is_detected(field, user):
               "ip": "10.9.9.9", "created_at": events[1].created_at + timedelta(seconds=1)}
     target.update(**{field: change[field]})
     checked, problem = audit_verify()
-    assert checked == before + 1
-    assert f"event {events[1].pk}" in problem
+    assert checked == before + 3
+    assert problem == f"event {events[1].pk}: {ALTERED}"
 
 
 def test_a_rehashed_row_is_detected_by_its_successor():
     events = record(4)
     AuditEvent.objects.filter(pk=events[1].pk).update(hash="f" * 64)
     checked, problem = audit_verify()
-    assert checked == 1
-    assert f"event {events[1].pk}" in problem
+    assert checked == 4
+    assert problem == f"event {events[1].pk}: {ALTERED}; event {events[2].pk}: {NOT_LINKED}"
 
 
 def test_a_deleted_middle_row_is_detected():
@@ -110,16 +118,16 @@ def test_a_deleted_middle_row_is_detected():
     AuditEvent.objects.filter(pk=events[2].pk).delete()
     with pytest.raises(CommandError) as broken:
         verify()
-    assert f"event {events[3].pk}" in str(broken.value)
-    assert "removed" in str(broken.value)
+    assert f"event {events[3].pk}: {NOT_LINKED}" in str(broken.value)
+    assert "1 problem(s)" in str(broken.value)
 
 
 def test_a_deleted_first_row_is_detected():
     events = record(3)
     AuditEvent.objects.filter(pk=events[0].pk).delete()
     checked, problem = audit_verify()
-    assert checked == 0
-    assert f"event {events[1].pk}" in problem
+    assert checked == 2
+    assert problem == f"event {events[1].pk}: {NOT_LINKED}"
 
 
 def test_a_deleted_newest_row_is_detected():
@@ -130,6 +138,53 @@ def test_a_deleted_newest_row_is_detected():
     message = str(broken.value)
     assert "newest" in message
     assert f"after event {events[-2].pk}" in message  # the last event still intact
+
+
+def rewrite(event, *, prev_hash, details):
+    """Rewrite one row as someone with write access to the table would: new contents and a
+    hash recomputed over them, so the row checks out on its own."""
+    digest = event_digest(prev_hash=prev_hash, created_at=event.created_at,
+                          actor_id=event.actor_id, action=event.action,
+                          target_type=event.target_type, target_id=event.target_id,
+                          ip=event.ip, details=details)
+    AuditEvent.objects.filter(pk=event.pk).update(prev_hash=prev_hash, details=details,
+                                                  hash=digest)
+    return digest
+
+
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "from-event-1"])
+def test_rows_behind_a_head_moved_back_are_named(fork, capsys):
+    events = record(5)
+    # The head goes back to event 1 and every later row is rewritten: from a fork (a chain
+    # that never contained event 1) or chained onto event 1 itself.
+    prev = "a" * 64 if fork else events[0].hash
+    for event in events[1:]:
+        prev = rewrite(event, prev_hash=prev, details={"forged": event.pk})
+    AuditChainHead.objects.update(last_hash=events[0].hash)
+    with pytest.raises(CommandError) as broken:
+        verify()
+    message = str(broken.value)
+    first, second, last = events[1].pk, events[2].pk, events[-1].pk
+    if fork:
+        assert f"  event {first}: {NOT_LINKED}\n  events {second}-{last}: {AFTER_HEAD}" in message
+    else:
+        assert f"  events {first}-{last}: {AFTER_HEAD}" in message
+    assert "Audit log is broken (5 events read" in message
+    assert "intact" not in capsys.readouterr().out
+
+
+def test_a_head_moved_back_to_the_genesis_hash_is_detected():
+    events = record(2)
+    AuditChainHead.objects.update(last_hash=GENESIS_HASH)
+    assert audit_verify() == (2, f"events {events[0].pk}-{events[1].pk}: {AFTER_HEAD}")
+
+
+def test_every_defect_is_reported_not_only_the_first():
+    events = record(6)
+    AuditEvent.objects.filter(pk=events[1].pk).update(details={"i": 99})
+    AuditEvent.objects.filter(pk=events[4].pk).delete()
+    assert audit_verify() == (5, f"event {events[1].pk}: {ALTERED}; "
+                                 f"event {events[5].pk}: {NOT_LINKED}")
 
 
 def test_every_row_deleted_is_detected():
