@@ -3,6 +3,7 @@
 import ipaddress
 
 from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpResponse, JsonResponse
 
 from registry_site.audit import audit_record, reset_client_ip, set_client_ip
@@ -49,6 +50,10 @@ class IPAllowListMiddleware:
     """When IP_ALLOWLIST is set, only those ranges reach /api/ and /admin/."""
 
     guarded_prefixes = ("/api/", "/admin/")
+    # Refusals are audited once per address per window, as throttling audits only the first
+    # 429 of a window: otherwise a flood from outside becomes a flood of audit writes, all
+    # queued on the chain head.
+    audit_window_seconds = 60
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -59,8 +64,10 @@ class IPAllowListMiddleware:
             ip = request.client_ip
             address = ipaddress.ip_address(ip) if ip else None
             if address is None or not any(address in net for net in self.networks):
-                audit_record(action="security.ip_refused", ip=ip,
-                             details={"path": request.path, "method": request.method})
+                # add() is atomic: of many workers refusing one address at once, one audits.
+                if cache.add(f"ip_refused:{ip or 'unknown'}", 1, self.audit_window_seconds):
+                    audit_record(action="security.ip_refused", ip=ip,
+                                 details={"path": request.path, "method": request.method})
                 return JsonResponse(
                     {"detail": "Your address is not on this registry's allow-list.",
                      "code": "ip_not_allowed"},

@@ -1,9 +1,13 @@
 """The IP allow-list guards /api/ and /admin/; the client address comes from the connection,
 or from X-Forwarded-For only through TRUSTED_PROXY_COUNT proxies."""
 
+import os
+
 import pytest
+import time_machine
 from django.test import Client
 
+from registry_site.middleware import IPAllowListMiddleware
 from registry_site.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -89,3 +93,31 @@ def test_unparseable_forwarded_address_is_refused(settings):
     settings.IP_ALLOWLIST = ["10.0.0.0/8"]
     settings.TRUSTED_PROXY_COUNT = 1
     assert get(API, "10.0.0.2", forwarded="not-an-ip").status_code == 403
+
+
+def test_refusals_are_audited_once_per_address_per_window(settings):
+    settings.IP_ALLOWLIST = ["10.0.0.0/8"]
+    client = Client(REMOTE_ADDR="203.0.113.9")
+    assert {client.get(API).status_code for _ in range(50)} == {403}
+    assert AuditEvent.objects.filter(action="security.ip_refused").count() == 1
+    # Another address has its own window.
+    assert get(API, "203.0.113.10").status_code == 403
+    assert list(AuditEvent.objects.filter(action="security.ip_refused")
+                .order_by("id").values_list("ip", flat=True)) == ["203.0.113.9", "203.0.113.10"]
+
+
+@pytest.mark.skipif("redis" in os.environ.get("REDIS_URL", ""),
+                    reason="moves the clock of the local-memory cache; Redis keeps its own")
+def test_the_next_window_audits_the_first_refusal_again(settings):
+    settings.IP_ALLOWLIST = ["10.0.0.0/8"]
+    window = IPAllowListMiddleware.audit_window_seconds
+    client = Client(REMOTE_ADDR="203.0.113.9")
+    with time_machine.travel("2026-05-01T12:00:00Z", tick=False) as clock:
+        client.get(API)
+        clock.shift(window - 1)
+        client.get(API)
+        assert AuditEvent.objects.filter(ip="203.0.113.9").count() == 1
+        clock.shift(2)
+        assert client.get(API).status_code == 403
+        client.get(API)
+    assert AuditEvent.objects.filter(ip="203.0.113.9").count() == 2
