@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 NAME_RE = r"^[a-z0-9][a-z0-9._-]{2,99}$"
@@ -57,6 +57,14 @@ class RegistrationQuerySet(models.QuerySet):
         if user is not None and user.is_authenticated:
             return self.filter(approved | Q(owner=user))
         return self.filter(approved)
+
+    def with_status_at(self, when):
+        """Annotates ``status_then`` and ``status_since``: the status at ``when`` and since
+        when it held, from the status history (None for versions registered after it)."""
+        latest = (StatusChange.objects.filter(registration=OuterRef("pk"), created_at__lte=when)
+                  .order_by("-created_at", "-id"))
+        return self.annotate(status_then=Subquery(latest.values("to_status")[:1]),
+                             status_since=Subquery(latest.values("created_at")[:1]))
 
 
 class Registration(models.Model):

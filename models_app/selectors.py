@@ -3,12 +3,12 @@
 import datetime
 
 from django.core.cache import cache
-from django.db.models import Count, OuterRef, Subquery, Sum
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from fees_app.models import LedgerEntry
 from fees_app.selectors import fee_stats
-from models_app.models import Category, ModelName, ModelUser, Registration, StatusChange, UsageStats
+from models_app.models import Category, ModelName, ModelUser, Registration, UsageStats
 from models_app.services import REGISTRY_STATS_CACHE_KEY
 from registry_site.errors import Conflict, NotFound
 
@@ -75,16 +75,12 @@ def usage_totals(versions: list[Registration]) -> dict:
 
 def approved_versions_at(*, name: str, when: datetime.datetime) -> list[dict]:
     """Versions of ``name`` whose status at ``when`` was approved, from the status history."""
-    latest = (StatusChange.objects.filter(registration=OuterRef("pk"), created_at__lte=when)
-              .order_by("-created_at", "-id"))
     rows = (
-        Registration.objects.filter(name=name)
-        .annotate(status_then=Subquery(latest.values("to_status")[:1]),
-                  since=Subquery(latest.values("created_at")[:1]))
+        Registration.objects.filter(name=name).with_status_at(when)
         .filter(status_then=Status.APPROVED).order_by("-registered_at", "-id")
-        .values("version", "since")
+        .values("version", "status_since")
     )
-    return [{"version": r["version"], "approved_since": r["since"]} for r in rows]
+    return [{"version": r["version"], "approved_since": r["status_since"]} for r in rows]
 
 
 def model_fees(*, name: str, versions: list[Registration]) -> list[dict]:

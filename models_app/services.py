@@ -330,7 +330,10 @@ class StorageRun:
 
 
 def storage_fees_charge(*, day: datetime.date, actor=None) -> StorageRun:
-    """Charge every approved version its storage fee for ``day``, at most once per version.
+    """Charge every version approved on ``day`` its storage fee for it, at most once each.
+
+    "Approved on the day" is the status at the day's end in the status history, not the
+    status now: a run for a past day charges what was stored then.
 
     The (registration, date) unique row claims the day before any money moves, so a second
     run, or two runs at once, charge nothing more. An owner who cannot pay gets an unpaid row
@@ -338,8 +341,9 @@ def storage_fees_charge(*, day: datetime.date, actor=None) -> StorageRun:
     """
     run = StorageRun(day=day, already_charged=StorageCharge.objects.filter(date=day).count())
     end_of_day = timezone.make_aware(datetime.datetime.combine(day, datetime.time.max))
-    approved = (Registration.objects.filter(status=Status.APPROVED, registered_at__lte=end_of_day)
-                .exclude(storage_charges__date=day).select_related("owner").order_by("pk"))
+    approved = (Registration.objects.with_status_at(end_of_day)
+                .filter(status_then=Status.APPROVED).exclude(storage_charges__date=day)
+                .select_related("owner").order_by("pk"))
     for registration in approved.iterator(chunk_size=500):
         with transaction.atomic():
             try:

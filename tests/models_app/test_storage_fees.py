@@ -77,3 +77,40 @@ def test_default_day_is_today(approved_set):
 def test_bad_date_is_a_clear_error(db):
     with pytest.raises(CommandError, match="YYYY-MM-DD"):
         run("--date", "05/01/2026")
+
+
+@pytest.fixture
+def history(register, move, user):
+    """One version suspended on 1 May and approved again on 2 May, one approved on 1 May and
+    suspended on 2 May."""
+    with time_machine.travel("2026-04-01T09:00:00Z", tick=False):
+        back = move(register(user, "back", size_bytes=700), Status.APPROVED)
+        gone = register(user, "gone", size_bytes=400)
+    with time_machine.travel("2026-05-01T09:00:00Z", tick=False):
+        move(back, Status.SUSPENDED)
+        move(gone, Status.APPROVED)
+    with time_machine.travel("2026-05-02T09:00:00Z", tick=False):
+        move(back, Status.APPROVED)
+        move(gone, Status.SUSPENDED)
+    return back, gone
+
+
+def charged(day: datetime.date) -> set[str]:
+    return set(StorageCharge.objects.filter(date=day)
+               .values_list("registration__name", flat=True))
+
+
+def test_a_past_day_is_charged_by_the_status_on_that_day(history, user):
+    before = account_for(user).balance
+    with time_machine.travel("2026-05-02T12:00:00Z", tick=False):
+        run = storage_fees_charge(day=DAY)
+    # Suspended on 1 May, approved today: not charged for 1 May. Approved on 1 May,
+    # suspended today: charged for 1 May.
+    assert charged(DAY) == {"gone"}
+    assert (run.charged, run.amount) == (1, 400)
+    assert account_for(user).balance == before - 400
+    assert charged(datetime.date(2026, 4, 30)) == set()
+    storage_fees_charge(day=datetime.date(2026, 4, 30))
+    assert charged(datetime.date(2026, 4, 30)) == {"back"}  # approved then, gone still pending
+    storage_fees_charge(day=datetime.date(2026, 5, 2))
+    assert charged(datetime.date(2026, 5, 2)) == {"back"}
