@@ -8,6 +8,7 @@ from fees_app.calculator import FeeQuote, FeeTerms, calculate_fee, schedule_erro
 from fees_app.models import Account, FeeSchedule, FeeType, LedgerEntry
 from registry_site.audit import audit_record
 from registry_site.errors import Conflict, InsufficientFunds, InvalidInput
+from registry_site.stats_cache import statistics_changed
 
 MAX_CREDIT = 10**15
 # Units stored on a ledger row; far above any real size, far below the column's limit.
@@ -125,4 +126,5 @@ def fee_charge(*, user, fee_type: str, units: int, model_name: str = "",
             balance_after=account.balance, fee_type=fee_type, schedule=schedule,
             units=quote.units, model_name=model_name, model_version=model_version,
         )
+        statistics_changed()
     return entry

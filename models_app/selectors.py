@@ -2,22 +2,21 @@
 
 import datetime
 
-from django.core.cache import cache
 from django.db.models import Count, Sum
 from django.utils import timezone
 
 from fees_app.models import LedgerEntry
 from fees_app.selectors import fee_stats
 from models_app.models import Category, ModelName, ModelUser, Registration, UsageStats
-from models_app.services import REGISTRY_STATS_CACHE_KEY
 from registry_site.errors import Conflict, NotFound
+from registry_site.stats_cache import cached_statistics
 
 Status = Registration.Status
 
-# Registry-wide figures aggregate whole tables, so they are computed at most this often and
-# shared through the cache by every worker; registrations and status changes refresh them.
-REGISTRY_STATS_SECONDS = 30
-DASHBOARD_CACHE_KEY = "models:dashboard"
+# Registry-wide figures aggregate whole tables, so they are shared through the cache by every
+# worker; every write that changes them (registrations, status changes, fees, usage) makes
+# them unreachable when it commits (registry_site.stats_cache), and they expire after this.
+REGISTRY_STATS_SECONDS = 60
 DASHBOARD_SECONDS = 60
 MOST_USED = 10
 
@@ -94,10 +93,11 @@ def model_fees(*, name: str, versions: list[Registration]) -> list[dict]:
 
 
 def registry_stats() -> dict:
-    """SPEC 7 RegistryStats: totals, by status, by category; cached briefly."""
-    stats = cache.get(REGISTRY_STATS_CACHE_KEY)
-    if stats is not None:
-        return stats
+    """SPEC 7 RegistryStats: totals, by status, by category; cached until the next write."""
+    return cached_statistics("registry", _registry_stats, REGISTRY_STATS_SECONDS)
+
+
+def _registry_stats() -> dict:
     by_status = dict.fromkeys(Status.values, 0)
     by_category = {}
     total_size = 0
@@ -122,15 +122,15 @@ def registry_stats() -> dict:
         "by_status": by_status,
         "by_category": by_category,
     }
-    cache.set(REGISTRY_STATS_CACHE_KEY, stats, REGISTRY_STATS_SECONDS)
     return stats
 
 
 def dashboard() -> dict:
-    """Everything the /stats/ page shows; cached for a minute."""
-    data = cache.get(DASHBOARD_CACHE_KEY)
-    if data is not None:
-        return data
+    """Everything the /stats/ page shows, from the same generation as registry_stats()."""
+    return cached_statistics("dashboard", _dashboard, DASHBOARD_SECONDS)
+
+
+def _dashboard() -> dict:
     fees = fee_stats()
     fees.pop("by_user", None)  # the public page names no payers
     data = {
@@ -145,5 +145,4 @@ def dashboard() -> dict:
         ),
         "computed_at": timezone.now(),
     }
-    cache.set(DASHBOARD_CACHE_KEY, data, DASHBOARD_SECONDS)
     return data

@@ -4,7 +4,6 @@ import datetime
 import re
 from dataclasses import dataclass, field
 
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
@@ -29,6 +28,7 @@ from registry_site.audit import audit_record
 from registry_site.errors import Conflict, Forbidden, InsufficientFunds, InvalidInput, Unavailable
 from registry_site.parameters import get_parameter
 from registry_site.roles import is_moderator
+from registry_site.stats_cache import statistics_changed
 
 Status = Registration.Status
 
@@ -39,7 +39,6 @@ MAX_TAG_LENGTH = 50
 MAX_SHAPE_DIMENSIONS = 16
 MAX_DURATION_US = 86_400_000_000
 TEXT_LIMITS = {"description": 5000, "license": 100, "architecture": 100, "source_url": 500}
-REGISTRY_STATS_CACHE_KEY = "models:registry_stats"
 
 _url_validator = URLValidator(schemes=["http", "https"])
 
@@ -123,10 +122,6 @@ def registration_fee_quote(*, owner, name: str, size_bytes: int) -> FeeBasis:
     return FeeBasis(fee_type=fee_type, units=units, amount=quote.amount)
 
 
-def _bust_registry_stats() -> None:
-    transaction.on_commit(lambda: cache.delete(REGISTRY_STATS_CACHE_KEY))
-
-
 def registration_create(*, owner, name: str, version: str, hash: str, size_bytes: int,
                         parameter_count: int, category: str = "NLP", description: str = "",
                         license: str = "", source_url: str = "", tags: list[str] | None = None,
@@ -202,7 +197,7 @@ def registration_create(*, owner, name: str, version: str, hash: str, size_bytes
             details={"name": name, "version": version, "fee_type": fee_type,
                      "fee": entry.amount, "size_bytes": size_bytes, "source": source},
         )
-        _bust_registry_stats()
+        statistics_changed()
     return registration
 
 
@@ -253,7 +248,7 @@ def registration_transition(*, registration: Registration, to_status: str, actor
                      "to": to_status, "source": source, "reason": reason,
                      "proposal_id": proposal_id},
         )
-        _bust_registry_stats()
+        statistics_changed()
     registration.status = current.status
     registration.updated_at = current.updated_at
     return registration
