@@ -153,10 +153,10 @@ class AuditReport:
         return "; ".join(str(p) for p in self.problems) or None
 
 
-NOT_LINKED = ("not on the chain: its prev_hash is not the hash of the event before it "
-              "(an event was removed, or this one was inserted or rewritten)")
-ALTERED = "its contents do not match its hash (altered)"
-AFTER_HEAD = "not on the chain: it comes after the event the chain head names"
+NOT_LINKED = ("not on the chain: prev_hash is not the hash of the event before (an event was "
+              "removed, or this row was inserted or rewritten)")
+ALTERED = "contents do not match the stored hash (altered)"
+AFTER_HEAD = "not on the chain: after the event the chain head names (the head was moved back)"
 
 
 def _digest_of(event) -> str:
