@@ -17,15 +17,18 @@ from models_app.models import (
     UsageStats,
 )
 from models_app.services import registration_transition
-from registry_site.admin import ReadOnlyAdmin
+from registry_site.admin import ReadOnlyAdmin, ServiceAdminMixin
 from registry_site.errors import DomainError
+from registry_site.inputs import refusal_message
 
 Status = Registration.Status
 
 
 class ReasonForm(forms.Form):
+    """The reason a moderator gives; registration_transition checks it (TransitionInput)."""
+
     reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="Recorded in each version's status history and the audit trail.",
     )
 
@@ -60,7 +63,7 @@ def _transition_action(to_status: str, verb: str):
 
 
 @admin.register(Registration)
-class RegistrationAdmin(admin.ModelAdmin):
+class RegistrationAdmin(ServiceAdminMixin, admin.ModelAdmin):
     list_display = ["name", "version", "owner", "category", "status", "size", "registered_at",
                     "executions"]
     list_filter = ["status", "category", "registered_at"]
@@ -134,7 +137,7 @@ class RegistrationAdmin(admin.ModelAdmin):
                         source=Source.ADMIN, reason=form.cleaned_data["reason"],
                     )
                 except DomainError as exc:
-                    results.append((registration, False, exc.detail))
+                    results.append((registration, False, refusal_message(exc)))
                 else:
                     results.append((registration, True, f"Now {to_status}."))
             done = sum(1 for _, ok, _ in results if ok)

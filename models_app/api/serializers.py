@@ -1,34 +1,10 @@
-"""Input and output shapes of the registry API. Field rules live in models_app.services."""
+"""Output shapes of the registry API; the inputs and their rules are in models_app.inputs."""
 
 from rest_framework import serializers
 
-from models_app.models import Category, Registration, StatusChange
+from models_app.models import Registration, StatusChange
 
 Status = Registration.Status
-
-
-class RegistrationCreateSerializer(serializers.Serializer):
-    """Registration input. Types only: registration_create checks every rule, per field."""
-
-    # Blank values pass through so that the service reports every broken rule at once.
-    name = serializers.CharField(trim_whitespace=False, allow_blank=True)
-    version = serializers.CharField(trim_whitespace=False, allow_blank=True)
-    hash = serializers.CharField(allow_blank=True,
-                                 help_text="SHA-256 of the artifact, 64 hex characters.")
-    size_bytes = serializers.IntegerField()
-    parameter_count = serializers.IntegerField()
-    category = serializers.ChoiceField(choices=Category.choices, default=Category.NLP)
-    description = serializers.CharField(required=False, default="", allow_blank=True)
-    license = serializers.CharField(required=False, default="", allow_blank=True)
-    source_url = serializers.CharField(required=False, default="", allow_blank=True,
-                                       help_text="http:// or https:// only.")
-    tags = serializers.ListField(child=serializers.CharField(), required=False, default=list,
-                                 help_text="At most 20 tags of at most 50 characters.")
-    architecture = serializers.CharField(required=False, default="", allow_blank=True)
-    input_shape = serializers.ListField(child=serializers.IntegerField(), required=False,
-                                        default=list, help_text="Positive integers.")
-    output_shape = serializers.ListField(child=serializers.IntegerField(), required=False,
-                                         default=list, help_text="Positive integers.")
 
 
 class RegistrationSerializer(serializers.ModelSerializer):
@@ -63,14 +39,6 @@ class ModelDetailSerializer(RegistrationSerializer):
         read_only_fields = fields
 
 
-class StatusChangeInputSerializer(serializers.Serializer):
-    version = serializers.CharField()
-    status = serializers.ChoiceField(choices=Status.choices)
-    reason = serializers.CharField(required=False, default="", allow_blank=True,
-                                   max_length=2000,
-                                   help_text="Required for moderator actions.")
-
-
 class StatusChangeSerializer(serializers.ModelSerializer):
     name = serializers.CharField(source="registration.name", read_only=True)
     version = serializers.CharField(source="registration.version", read_only=True)
@@ -86,14 +54,6 @@ class StatusChangeSerializer(serializers.ModelSerializer):
         fields = ["name", "version", "from_status", "to_status", "actor", "source", "reason",
                   "proposal_id", "created_at"]
         read_only_fields = fields
-
-
-class UsageInputSerializer(serializers.Serializer):
-    version = serializers.CharField(required=False,
-                                    help_text="Default: the newest approved version.")
-    success = serializers.BooleanField()
-    duration_us = serializers.IntegerField(min_value=0,
-                                           help_text="Execution time in microseconds.")
 
 
 class UsageRecordSerializer(serializers.Serializer):

@@ -20,16 +20,14 @@ from rest_framework.views import APIView
 from models_app.api.serializers import (
     ApprovedAtSerializer,
     ModelDetailSerializer,
-    RegistrationCreateSerializer,
     RegistrationSerializer,
     RegistryStatsSerializer,
-    StatusChangeInputSerializer,
     StatusChangeSerializer,
-    UsageInputSerializer,
     UsageRecordSerializer,
     UsageStatsSerializer,
 )
 from models_app.filtersets import RegistrationFilterSet
+from models_app.inputs import RegistrationInput, StatusChangeInput, UsageRequestInput
 from models_app.models import Registration, Source, StatusChange
 from models_app.selectors import (
     approved_versions_at,
@@ -41,6 +39,7 @@ from models_app.selectors import (
 )
 from models_app.services import registration_create, registration_transition, usage_record
 from registry_site.errors import InvalidInput
+from registry_site.inputs import validated
 from registry_site.permissions import TokenHasScope, request_has_scope
 from registry_site.throttling import ScopedRateThrottle
 
@@ -87,7 +86,7 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Register a model version and pay its fee",
-        request=RegistrationCreateSerializer,
+        request=RegistrationInput,
         responses={201: RegistrationSerializer,
                    402: OpenApiResponse(description="Balance too low: needed and balance."),
                    403: OpenApiResponse(description="The name belongs to another user."),
@@ -95,10 +94,8 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                    503: OpenApiResponse(description="Registrations are paused.")},
     )
     def create(self, request):
-        data = RegistrationCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
         registration = registration_create(owner=request.user, source=Source.API,
-                                           **data.validated_data)
+                                           **validated(RegistrationInput, request.data))
         return Response(RegistrationSerializer(registration).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=ModelDetailSerializer)
@@ -113,28 +110,27 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         description="Moderators (token scope `moderate`) make any move of the status table "
                     "with a reason; the owner (scope `register`) may deprecate an approved or "
                     "suspended version. A refused move answers 409 naming from and to.",
-        request=StatusChangeInputSerializer, responses=RegistrationSerializer,
+        request=StatusChangeInput, responses=RegistrationSerializer,
     )
     @action(detail=True, methods=["post"], url_path="status", url_name="status",
             permission_classes=[permissions.IsAuthenticated, TokenHasScope])
     def change_status(self, request, name=None):
-        data = StatusChangeInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(StatusChangeInput, request.data)
         registration = pick_version(model_versions(name=name, user=request.user),
-                                    data.validated_data["version"])
-        to_status = data.validated_data["status"]
+                                    data["version"])
+        to_status = data["status"]
         owner_move = (registration.owner_id == request.user.pk
                       and (registration.status, to_status) in Registration.OWNER_TRANSITIONS)
         require_scope(request, "register" if owner_move else "moderate")
         registration_transition(
             registration=registration, to_status=to_status, actor=request.user,
-            source=Source.API, reason=data.validated_data["reason"],
+            source=Source.API, reason=data["reason"],
         )
         return Response(RegistrationSerializer(registration).data)
 
     @extend_schema(
         summary="Record one execution and pay the execution fee",
-        request=UsageInputSerializer,
+        request=UsageRequestInput,
         responses={201: UsageRecordSerializer,
                    402: OpenApiResponse(description="Balance too low for the fee."),
                    409: OpenApiResponse(description="The version is not approved.")},
@@ -142,14 +138,12 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated,
                                                               TokenHasScope])
     def usage(self, request, name=None):
-        data = UsageInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(UsageRequestInput, request.data)
         versions = model_versions(name=name, user=request.user)
-        version = data.validated_data.get("version")
+        version = data.get("version")
         registration = pick_version(versions, version) if version else newest_approved(versions)
         record = usage_record(registration=registration, user=request.user,
-                              success=data.validated_data["success"],
-                              duration_us=data.validated_data["duration_us"])
+                              success=data["success"], duration_us=data["duration_us"])
         return Response(UsageRecordSerializer(record).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
