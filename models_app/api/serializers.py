@@ -29,13 +29,16 @@ class VersionSummarySerializer(serializers.ModelSerializer):
 
 
 class ModelDetailSerializer(RegistrationSerializer):
-    """One version's fields plus every visible version of the name, newest first."""
+    """One version's fields plus the newest visible versions of the name, newest first."""
 
-    versions = VersionSummarySerializer(many=True, read_only=True,
-                                        source="visible_versions")
+    versions = VersionSummarySerializer(many=True, read_only=True, source="newest_versions")
+    versions_next = serializers.URLField(
+        read_only=True, allow_null=True,
+        help_text="The next page of versions/ when more versions than these exist; null "
+                  "when these are all.")
 
     class Meta(RegistrationSerializer.Meta):
-        fields = [*RegistrationSerializer.Meta.fields, "versions"]
+        fields = [*RegistrationSerializer.Meta.fields, "versions", "versions_next"]
         read_only_fields = fields
 
 

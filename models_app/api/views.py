@@ -15,6 +15,7 @@ from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from models_app.api.serializers import (
@@ -25,10 +26,11 @@ from models_app.api.serializers import (
     StatusChangeSerializer,
     UsageRecordSerializer,
     UsageStatsSerializer,
+    VersionSummarySerializer,
 )
 from models_app.filtersets import RegistrationFilterSet
 from models_app.inputs import RegistrationInput, StatusChangeInput, UsageRequestInput
-from models_app.models import Registration, Source, StatusChange
+from models_app.models import Registration, Source, StatusChange, version_validator
 from models_app.selectors import (
     approved_versions_at,
     model_versions,
@@ -36,9 +38,10 @@ from models_app.selectors import (
     pick_version,
     registry_stats,
     usage_totals,
+    visible_versions,
 )
 from models_app.services import registration_create, registration_transition, usage_record
-from registry_site.errors import InvalidInput
+from registry_site.errors import InvalidInput, NotFound
 from registry_site.inputs import validated
 from registry_site.permissions import TokenHasScope, request_has_scope
 from registry_site.throttling import ScopedRateThrottle
@@ -48,6 +51,8 @@ from registry_site.throttling import ScopedRateThrottle
 NAME_PATTERN = r"[a-z0-9][a-z0-9._-]*"
 VERSION_PARAMETER = OpenApiParameter("version", str, description="One version instead of "
                                      "the newest.")
+# How many versions a model's detail embeds; versions/ pages through the rest.
+EMBEDDED_VERSIONS = 10
 
 
 def require_scope(request, scope: str) -> None:
@@ -100,10 +105,35 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(responses=ModelDetailSerializer)
     def retrieve(self, request, name=None):
-        versions = model_versions(name=name, user=request.user)
-        registration = pick_version(versions, request.query_params.get("version"))
-        registration.visible_versions = versions
+        versions = visible_versions(name=name, user=request.user)
+        # One row more than embedded tells whether a next page exists, without a count.
+        newest = list(versions[:EMBEDDED_VERSIONS + 1])
+        if not newest:
+            raise NotFound(f"No model named {name!r}.")
+        wanted = request.query_params.get("version")
+        registration = newest[0] if not wanted else next(
+            (v for v in newest if v.version == wanted), None)
+        if registration is None and version_validator.regex.fullmatch(wanted):
+            registration = versions.filter(version=wanted).first()  # an older version
+        if registration is None:
+            raise NotFound(f"{name} has no version {wanted!r}.")
+        registration.newest_versions = newest[:EMBEDDED_VERSIONS]
+        registration.versions_next = None
+        if len(newest) > EMBEDDED_VERSIONS:
+            url = request.build_absolute_uri(self.reverse_action("versions", args=[name]))
+            registration.versions_next = replace_query_param(
+                replace_query_param(url, "page", 2), "page_size", EMBEDDED_VERSIONS)
         return Response(ModelDetailSerializer(registration).data)
+
+    @extend_schema(summary="Every visible version of a model, newest first, page by page",
+                   responses=VersionSummarySerializer(many=True))
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def versions(self, request, name=None):
+        versions = visible_versions(name=name, user=request.user)
+        page = self.paginate_queryset(versions.select_related(None))
+        if not page and not versions.exists():
+            raise NotFound(f"No model named {name!r}.")
+        return self.get_paginated_response(VersionSummarySerializer(page, many=True).data)
 
     @extend_schema(
         summary="Change a version's status",
