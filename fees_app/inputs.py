@@ -21,10 +21,9 @@ class FeeQuoteInput(serializers.Serializer):
     units = serializers.IntegerField(min_value=0, max_value=MAX_UNITS)
 
 
-class FeeCalculateInput(serializers.Serializer):
+class FeeCalculateInput(FeeQuoteInput):
     """POST /api/v1/fees/calculate/: units, or the size in bytes of a size-based fee."""
 
-    fee_type = serializers.ChoiceField(choices=FeeType.choices)
     units = serializers.IntegerField(min_value=0, max_value=MAX_UNITS, required=False)
     size_bytes = serializers.IntegerField(min_value=0, max_value=MAX_UNITS, required=False)
 

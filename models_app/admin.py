@@ -7,6 +7,7 @@ from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 
 from models_app.artifact_admin import ArtifactInline
+from models_app.inputs import TransitionInput
 from models_app.models import (
     Artifact,
     ModelName,
@@ -19,18 +20,27 @@ from models_app.models import (
 from models_app.services import registration_transition
 from registry_site.admin import ReadOnlyAdmin, ServiceAdminMixin
 from registry_site.errors import DomainError
-from registry_site.inputs import refusal_message
+from registry_site.inputs import InputForm, refusal_message
 
 Status = Registration.Status
 
 
-class ReasonForm(forms.Form):
-    """The reason a moderator gives; registration_transition checks it (TransitionInput)."""
+class ReasonForm(InputForm):
+    """The moderator's reason for a move, checked by the move's input before any row moves."""
+
+    input_class = TransitionInput
 
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="Recorded in each version's status history and the audit trail.",
     )
+
+    def __init__(self, *args, to_status: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.to_status = to_status
+
+    def to_input(self, text: dict) -> dict:
+        return {**super().to_input(text), "status": self.to_status}
 
 
 class StatusChangeInline(admin.TabularInline):
@@ -126,7 +136,7 @@ class RegistrationAdmin(ServiceAdminMixin, admin.ModelAdmin):
 
     def transition_view(self, request, queryset, *, to_status: str, verb: str):
         """Ask for the reason, then move each selected version and report each outcome."""
-        form = ReasonForm(request.POST if "apply" in request.POST else None)
+        form = ReasonForm(request.POST if "apply" in request.POST else None, to_status=to_status)
         results = None
         if form.is_bound and form.is_valid():
             results = []
