@@ -36,7 +36,9 @@ class FeeScheduleAdmin(ServiceAdminMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         installed = schedule_install(**form.cleaned_data, actor=request.user)
-        obj.pk = installed.pk
+        # The admin logs and reports ``obj``: make it the installed row.
+        for field in FeeSchedule._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(installed, field.attname))
 
 
 class LedgerInline(admin.TabularInline):

@@ -1,6 +1,7 @@
 """Fee schedules: versioned installs, database constraints, the API list and the admin."""
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.db import IntegrityError, transaction
 
 from fees_app.calculator import MAX_UNIT_FEE
@@ -168,6 +169,7 @@ def test_admin_add_installs_a_new_version_through_the_service(client, moderator)
     event = AuditEvent.objects.get(action="fee_schedule.installed")
     assert event.actor == moderator
     assert event.details["version"] == 2
+    assert LogEntry.objects.get().object_repr == "storage v2 (step)"
 
 
 def test_admin_add_refuses_an_invalid_schedule(client, moderator):
