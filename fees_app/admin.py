@@ -4,12 +4,13 @@ from django.template.response import TemplateResponse
 from fees_app.forms import CreditForm, FeeScheduleForm
 from fees_app.models import Account, FeeSchedule, LedgerEntry
 from fees_app.services import account_credit, schedule_install
-from registry_site.admin import ReadOnlyAdmin
+from registry_site.admin import ReadOnlyAdmin, ServiceAdminMixin
 from registry_site.errors import DomainError
+from registry_site.inputs import refusal_message
 
 
 @admin.register(FeeSchedule)
-class FeeScheduleAdmin(admin.ModelAdmin):
+class FeeScheduleAdmin(ServiceAdminMixin, admin.ModelAdmin):
     """Schedules are versioned: "adding" one installs a new active version for its type."""
 
     list_display = ["fee_type", "version", "method", "base_fee", "unit_fee", "min_fee",
@@ -34,13 +35,10 @@ class FeeScheduleAdmin(admin.ModelAdmin):
         return initial
 
     def save_model(self, request, obj, form, change):
-        data = form.cleaned_data
-        installed = schedule_install(
-            fee_type=data["fee_type"], method=data["method"], base_fee=data["base_fee"],
-            unit_fee=data["unit_fee"], min_fee=data["min_fee"], max_fee=data["max_fee"],
-            step_size=data["step_size"], actor=request.user, reason=data["reason"],
-        )
-        obj.pk = installed.pk
+        installed = schedule_install(**form.cleaned_data, actor=request.user)
+        # The admin logs and reports ``obj``: make it the installed row.
+        for field in FeeSchedule._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(installed, field.attname))
 
 
 class LedgerInline(admin.TabularInline):
@@ -59,7 +57,7 @@ class LedgerInline(admin.TabularInline):
 
 
 @admin.register(Account)
-class AccountAdmin(ReadOnlyAdmin):
+class AccountAdmin(ServiceAdminMixin, ReadOnlyAdmin):
     list_display = ["user", "balance", "updated_at"]
     search_fields = ["user__username"]
     list_select_related = ["user"]
@@ -81,7 +79,8 @@ class AccountAdmin(ReadOnlyAdmin):
                     account_credit(user=account.user, amount=form.cleaned_data["amount"],
                                    actor=request.user, reason=form.cleaned_data["reason"])
                 except DomainError as exc:
-                    self.message_user(request, f"{account.user}: {exc.detail}", messages.ERROR)
+                    self.message_user(request, f"{account.user}: {refusal_message(exc)}",
+                                      messages.ERROR)
                 else:
                     self.message_user(
                         request, f"Credited {form.cleaned_data['amount']} to {account.user}.",

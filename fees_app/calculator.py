@@ -1,5 +1,6 @@
 """The fee formulas of SPEC 4.1, as pure integer functions."""
 
+import dataclasses
 from dataclasses import dataclass
 
 
@@ -11,7 +12,7 @@ class FeeMethod:
 
 
 MAX_UNIT_FEE = 1_000_000
-# The largest value a BigIntegerField column holds; larger terms could never be stored.
+# The largest value a BigIntegerField column holds; larger sums could never be stored.
 MAX_STORED_INT = 2**63 - 1
 
 
@@ -40,32 +41,15 @@ def integer_ln(units: int) -> int:
 
 
 def schedule_errors(terms: FeeTerms) -> dict[str, str]:
-    """Why a schedule is invalid, keyed by field; empty when it is valid."""
-    errors = {}
-    if terms.method not in {FeeMethod.FIXED, FeeMethod.LINEAR, FeeMethod.LOGARITHMIC,
-                            FeeMethod.STEP}:
-        errors["method"] = "Must be one of fixed, linear, logarithmic, step."
-    for field in ("base_fee", "unit_fee", "min_fee", "max_fee"):
-        value = getattr(terms, field)
-        if isinstance(value, bool) or not isinstance(value, int):
-            errors[field] = "Must be an integer."
-        elif value < 0:
-            errors[field] = "Must be at least 0."
-        elif value > MAX_STORED_INT:
-            errors[field] = f"Must be at most {MAX_STORED_INT:,}."
-    if isinstance(terms.step_size, bool) or not isinstance(terms.step_size, int):
-        errors["step_size"] = "Must be an integer."
-    elif not 1 <= terms.step_size <= MAX_STORED_INT:
-        errors["step_size"] = f"Must be between 1 and {MAX_STORED_INT:,}."
-    if errors:
-        return errors
-    if terms.unit_fee > MAX_UNIT_FEE:
-        errors["unit_fee"] = f"Must be at most {MAX_UNIT_FEE:,}."
-    if terms.min_fee > terms.max_fee:
-        errors["min_fee"] = "Must not exceed max_fee."
-    elif not terms.min_fee <= terms.base_fee <= terms.max_fee:
-        errors["base_fee"] = "Must lie between min_fee and max_fee."
-    return errors
+    """Why a schedule's terms are invalid, keyed by field (fees_app.inputs.ScheduleTermsInput
+    holds the rules); empty when they are valid."""
+    # Imported here: the input definition reads the model, which imports this module.
+    from fees_app.inputs import ScheduleTermsInput
+
+    serializer = ScheduleTermsInput(data=dataclasses.asdict(terms))
+    if serializer.is_valid():
+        return {}
+    return {field: str(errors[0]) for field, errors in serializer.errors.items()}
 
 
 def calculate_fee(terms: FeeTerms, units: int) -> FeeQuote:

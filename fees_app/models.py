@@ -1,6 +1,7 @@
 """Fee schedules, accounts and the ledger. Money is an integer in the smallest unit."""
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -33,11 +34,12 @@ class FeeSchedule(models.Model):
     fee_type = models.CharField(max_length=16, choices=FeeType.choices)
     version = models.PositiveIntegerField()
     method = models.CharField(max_length=16, choices=Method.choices)
-    base_fee = models.BigIntegerField()
-    unit_fee = models.BigIntegerField()
-    min_fee = models.BigIntegerField()
-    max_fee = models.BigIntegerField()
-    step_size = models.BigIntegerField(default=1000)
+    base_fee = models.BigIntegerField(validators=[MinValueValidator(0)])
+    unit_fee = models.BigIntegerField(validators=[MinValueValidator(0),
+                                                  MaxValueValidator(MAX_UNIT_FEE)])
+    min_fee = models.BigIntegerField(validators=[MinValueValidator(0)])
+    max_fee = models.BigIntegerField(validators=[MinValueValidator(0)])
+    step_size = models.BigIntegerField(default=1000, validators=[MinValueValidator(1)])
     is_active = models.BooleanField(default=True)
     reason = models.TextField(blank=True)
     created_by = models.ForeignKey(

@@ -4,15 +4,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
-from fees_app.calculator import FeeQuote, FeeTerms, calculate_fee, schedule_errors
-from fees_app.models import Account, FeeSchedule, FeeType, LedgerEntry
+from fees_app.calculator import MAX_STORED_INT, FeeQuote, calculate_fee
+from fees_app.inputs import CreditInput, FeeQuoteInput, ScheduleInput
+from fees_app.models import Account, FeeSchedule, LedgerEntry
 from registry_site.audit import audit_record
-from registry_site.errors import Conflict, InsufficientFunds, InvalidInput
+from registry_site.errors import Conflict, InsufficientFunds
+from registry_site.inputs import validated
+from registry_site.integrity import is_unique_violation
 from registry_site.stats_cache import statistics_changed
-
-MAX_CREDIT = 10**15
-# Units stored on a ledger row; far above any real size, far below the column's limit.
-MAX_UNITS = 10**15
 
 
 def account_for(user) -> Account:
@@ -22,8 +21,7 @@ def account_for(user) -> Account:
 
 
 def active_schedule(fee_type: str) -> FeeSchedule:
-    if fee_type not in FeeType.values:
-        raise InvalidInput({"fee_type": f"Must be one of {', '.join(FeeType.values)}."})
+    """The active schedule of a (valid) fee type."""
     schedule = FeeSchedule.objects.active().filter(fee_type=fee_type).first()
     if schedule is None:
         raise Conflict(f"No active fee schedule for {fee_type}.", code="no_schedule")
@@ -32,23 +30,20 @@ def active_schedule(fee_type: str) -> FeeSchedule:
 
 def fee_quote(*, fee_type: str, units: int) -> tuple[FeeSchedule, FeeQuote]:
     """What a fee would cost now: the active schedule and the computed quote."""
-    if isinstance(units, bool) or not isinstance(units, int) or not 0 <= units <= MAX_UNITS:
-        raise InvalidInput({"units": f"Must be an integer between 0 and {MAX_UNITS}."})
-    schedule = active_schedule(fee_type)
-    return schedule, calculate_fee(schedule.terms, units)
+    data = validated(FeeQuoteInput, {"fee_type": fee_type, "units": units})
+    schedule = active_schedule(data["fee_type"])
+    return schedule, calculate_fee(schedule.terms, data["units"])
 
 
 def schedule_install(*, fee_type: str, method: str, base_fee: int, unit_fee: int, min_fee: int,
                      max_fee: int, step_size: int = 1000, actor=None, reason: str = "",
                      proposal_id: int | None = None) -> FeeSchedule:
     """Install a new version of a fee type's schedule and make it the active one."""
-    if fee_type not in FeeType.values:
-        raise InvalidInput({"fee_type": f"Must be one of {', '.join(FeeType.values)}."})
-    terms = FeeTerms(method=method, base_fee=base_fee, unit_fee=unit_fee, min_fee=min_fee,
-                     max_fee=max_fee, step_size=step_size)
-    errors = schedule_errors(terms)
-    if errors:
-        raise InvalidInput(errors)
+    data = validated(ScheduleInput, {
+        "fee_type": fee_type, "method": method, "base_fee": base_fee, "unit_fee": unit_fee,
+        "min_fee": min_fee, "max_fee": max_fee, "step_size": step_size, "reason": reason,
+    })
+    fee_type = data["fee_type"]
     with transaction.atomic():
         # Installs for one type queue up on a lock of the type's first version, a row that
         # never changes. (Locking the active row instead lets a waiter wake to find it no
@@ -59,39 +54,43 @@ def schedule_install(*, fee_type: str, method: str, base_fee: int, unit_fee: int
         latest = FeeSchedule.objects.filter(fee_type=fee_type).aggregate(v=Max("version"))["v"]
         FeeSchedule.objects.filter(fee_type=fee_type, is_active=True).update(is_active=False)
         try:
-            schedule = FeeSchedule.objects.create(
-                fee_type=fee_type, version=(latest or 0) + 1, method=method, base_fee=base_fee,
-                unit_fee=unit_fee, min_fee=min_fee, max_fee=max_fee, step_size=step_size,
-                is_active=True, reason=reason, created_by=actor, proposal_id=proposal_id,
-            )
-        except IntegrityError:
+            with transaction.atomic():
+                schedule = FeeSchedule.objects.create(
+                    **data, version=(latest or 0) + 1, is_active=True, created_by=actor,
+                    proposal_id=proposal_id,
+                )
+        except IntegrityError as exc:
+            if not is_unique_violation(exc):
+                raise
             raise Conflict(f"Another change to the {fee_type} schedule won; try again.") from None
         audit_record(
             action="fee_schedule.installed", actor=actor, target=schedule,
-            details={"fee_type": fee_type, "version": schedule.version,
+            details={**data, "version": schedule.version,
                      "previous_version": previous.version if previous else None,
-                     "method": method, "base_fee": base_fee, "unit_fee": unit_fee,
-                     "min_fee": min_fee, "max_fee": max_fee, "step_size": step_size,
-                     "reason": reason, "proposal_id": proposal_id},
+                     "proposal_id": proposal_id},
         )
     return schedule
 
 
 def account_credit(*, user, amount: int, actor=None, reason: str) -> LedgerEntry:
     """Add funds to a user's account (a top-up by a moderator or an operator)."""
-    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_CREDIT:
-        raise InvalidInput({"amount": f"Must be an integer between 1 and {MAX_CREDIT}."})
-    if not reason or not reason.strip():
-        raise InvalidInput({"reason": "A reason is required."})
+    data = validated(CreditInput, {"amount": amount, "reason": reason})
+    amount, reason = data["amount"], data["reason"]
     with transaction.atomic():
         account = account_for(user)
-        Account.objects.filter(pk=account.pk).update(
-            balance=F("balance") + amount, updated_at=timezone.now()
-        )
+        # The check and the credit are one statement: a balance never passes what its
+        # 64-bit column holds, which would fail every later write of this account.
+        updated = Account.objects.filter(pk=account.pk, balance__lte=MAX_STORED_INT - amount)\
+            .update(balance=F("balance") + amount, updated_at=timezone.now())
         account.refresh_from_db(fields=["balance"])
+        if updated != 1:
+            raise Conflict(
+                f"A credit of {amount} would take the balance of {account.balance} past "
+                f"{MAX_STORED_INT}.", code="counter_overflow", balance=account.balance,
+            )
         entry = LedgerEntry.objects.create(
             account=account, kind=LedgerEntry.Kind.CREDIT, amount=amount,
-            balance_after=account.balance, reason=reason.strip()[:500], created_by=actor,
+            balance_after=account.balance, reason=reason, created_by=actor,
         )
         audit_record(action="account.credited", actor=actor, target=account,
                      details={"user": user.get_username(), "amount": amount,

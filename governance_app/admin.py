@@ -6,7 +6,7 @@ from django.utils import timezone
 from governance_app.models import Proposal, ProposalState, Vote, VotingPowerCheckpoint
 from governance_app.payloads import MAX_REASON_LENGTH
 from governance_app.services import MAX_VOTING_POWER, proposal_cancel, voting_power_grant
-from registry_site.admin import ReadOnlyAdmin
+from registry_site.admin import ReadOnlyAdmin, ServiceAdminMixin
 from registry_site.errors import DomainError
 
 
@@ -64,7 +64,7 @@ class VoteInline(admin.TabularInline):
 
 
 @admin.register(Proposal)
-class ProposalAdmin(ReadOnlyAdmin):
+class ProposalAdmin(ServiceAdminMixin, ReadOnlyAdmin):
     """Proposals are created, voted on and executed through the services; here they are read
     and, with a reason, canceled."""
 
@@ -122,7 +122,7 @@ class VoteAdmin(ReadOnlyAdmin):
 
 
 @admin.register(VotingPowerCheckpoint)
-class VotingPowerCheckpointAdmin(ReadOnlyAdmin):
+class VotingPowerCheckpointAdmin(ServiceAdminMixin, ReadOnlyAdmin):
     """Checkpoints are history: "add" and the grant action write a new one through the
     service; none is ever edited or deleted."""
 

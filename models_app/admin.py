@@ -7,6 +7,7 @@ from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 
 from models_app.artifact_admin import ArtifactInline
+from models_app.inputs import TransitionInput
 from models_app.models import (
     Artifact,
     ModelName,
@@ -17,17 +18,29 @@ from models_app.models import (
     UsageStats,
 )
 from models_app.services import registration_transition
-from registry_site.admin import ReadOnlyAdmin
+from registry_site.admin import ReadOnlyAdmin, ServiceAdminMixin
 from registry_site.errors import DomainError
+from registry_site.inputs import InputForm, refusal_message
 
 Status = Registration.Status
 
 
-class ReasonForm(forms.Form):
+class ReasonForm(InputForm):
+    """The moderator's reason for a move, checked by the move's input before any row moves."""
+
+    input_class = TransitionInput
+
     reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="Recorded in each version's status history and the audit trail.",
     )
+
+    def __init__(self, *args, to_status: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.to_status = to_status
+
+    def to_input(self, text: dict) -> dict:
+        return {**super().to_input(text), "status": self.to_status}
 
 
 class StatusChangeInline(admin.TabularInline):
@@ -60,7 +73,7 @@ def _transition_action(to_status: str, verb: str):
 
 
 @admin.register(Registration)
-class RegistrationAdmin(admin.ModelAdmin):
+class RegistrationAdmin(ServiceAdminMixin, admin.ModelAdmin):
     list_display = ["name", "version", "owner", "category", "status", "size", "registered_at",
                     "executions"]
     list_filter = ["status", "category", "registered_at"]
@@ -123,7 +136,7 @@ class RegistrationAdmin(admin.ModelAdmin):
 
     def transition_view(self, request, queryset, *, to_status: str, verb: str):
         """Ask for the reason, then move each selected version and report each outcome."""
-        form = ReasonForm(request.POST if "apply" in request.POST else None)
+        form = ReasonForm(request.POST if "apply" in request.POST else None, to_status=to_status)
         results = None
         if form.is_bound and form.is_valid():
             results = []
@@ -134,7 +147,7 @@ class RegistrationAdmin(admin.ModelAdmin):
                         source=Source.ADMIN, reason=form.cleaned_data["reason"],
                     )
                 except DomainError as exc:
-                    results.append((registration, False, exc.detail))
+                    results.append((registration, False, refusal_message(exc)))
                 else:
                     results.append((registration, True, f"Now {to_status}."))
             done = sum(1 for _, ok, _ in results if ok)

@@ -1,22 +1,32 @@
-"""The register-a-model form: parses text into values; registration_create checks the rules."""
+"""The pages' forms: they render fields and parse text; the rules are in models_app.inputs."""
 
 from django import forms
 
-from models_app.models import Category
+from models_app.inputs import RegistrationInput, StatusChangeInput
+from models_app.models import Category, Registration
+from registry_site.inputs import InputForm
 
 
 def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
-class RegistrationForm(forms.Form):
-    name = forms.CharField(help_text="3-100 characters: lowercase letters, digits, '-', '_', "
-                                     "'.'. The first registrant of a name owns it.")
-    version = forms.CharField(help_text="Semantic versioning recommended, such as 1.0.0.")
-    hash = forms.CharField(label="SHA-256", help_text="64 hexadecimal characters.")
-    size_bytes = forms.IntegerField(label="Size (bytes)")
-    parameter_count = forms.IntegerField(label="Parameter count")
-    category = forms.ChoiceField(choices=Category.choices, initial=Category.NLP)
+def _help(field: str) -> str:
+    return Registration._meta.get_field(field).help_text
+
+
+class RegistrationForm(InputForm):
+    """/models/new/: every field is text here; RegistrationInput checks all of them at once."""
+
+    input_class = RegistrationInput
+
+    name = forms.CharField(required=False, strip=False, help_text=_help("name"))
+    version = forms.CharField(required=False, strip=False, help_text=_help("version"))
+    hash = forms.CharField(label="SHA-256", required=False, help_text=_help("hash"))
+    size_bytes = forms.CharField(label="Size (bytes)", required=False)
+    parameter_count = forms.CharField(label="Parameter count", required=False)
+    category = forms.CharField(widget=forms.Select(choices=Category.choices),
+                               initial=Category.NLP, required=False)
     description = forms.CharField(widget=forms.Textarea, required=False)
     license = forms.CharField(required=False)
     source_url = forms.CharField(label="Source URL", required=False,
@@ -28,23 +38,21 @@ class RegistrationForm(forms.Form):
     output_shape = forms.CharField(required=False, help_text="Comma-separated positive "
                                                              "integers.")
 
-    def clean_tags(self):
-        return _split(self.cleaned_data["tags"])
-
-    def _shape(self, field: str) -> list[int]:
-        try:
-            return [int(part) for part in _split(self.cleaned_data[field])]
-        except ValueError:
-            raise forms.ValidationError("Comma-separated integers, such as 1, 3, 224, 224.") \
-                from None
-
-    def clean_input_shape(self):
-        return self._shape("input_shape")
-
-    def clean_output_shape(self):
-        return self._shape("output_shape")
+    def to_input(self, text: dict) -> dict:
+        data = super().to_input(text)
+        for field in ("tags", "input_shape", "output_shape"):
+            if field in data:
+                data[field] = _split(data[field])
+        return data
 
 
-class DeprecateForm(forms.Form):
-    version = forms.CharField()
-    reason = forms.CharField(required=False, max_length=2000)
+class DeprecateForm(InputForm):
+    """The owner's deprecate button on the model page."""
+
+    input_class = StatusChangeInput
+
+    version = forms.CharField(widget=forms.HiddenInput, required=False)
+    reason = forms.CharField(required=False)
+
+    def to_input(self, text: dict) -> dict:
+        return {**super().to_input(text), "status": Registration.Status.DEPRECATED}

@@ -1,14 +1,24 @@
 """Registrations (one row per version of a named model), status history and usage."""
 
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
-NAME_RE = r"^[a-z0-9][a-z0-9._-]{2,99}$"
-VERSION_RE = r"^[A-Za-z0-9.+_-]{1,64}$"
-HASH_RE = r"^[0-9a-f]{64}$"
+# Names and versions are path segments of the artifact store (artifacts/<name>/<version>/), so
+# neither may be "." or "..". Lengths come from max_length.
+name_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9._-]{2,}$",
+    "3-100 characters: lowercase letters, digits, '-', '_' and '.', starting with a letter or "
+    "digit.",
+)
+version_validator = RegexValidator(
+    r"^(?!\.{1,2}$)[A-Za-z0-9.+_-]+$",
+    "1-64 characters: letters, digits, '.', '-', '+' and '_'; not '.' or '..'.",
+)
+hash_validator = RegexValidator(r"^[0-9a-fA-F]{64}$",
+                                "The artifact's SHA-256 as 64 hexadecimal characters.")
 
 
 class Category(models.TextChoices):
@@ -92,15 +102,17 @@ class Registration(models.Model):
     }
 
     name = models.CharField(
-        max_length=100, validators=[RegexValidator(NAME_RE)],
+        max_length=100, validators=[name_validator],
         help_text="3-100 chars: lowercase letters, digits, '-', '_', '.'; starts with a letter "
-                  "or digit.",
+                  "or digit. The first registrant of a name owns it.",
     )
-    version = models.CharField(max_length=64, validators=[RegexValidator(VERSION_RE)])
+    version = models.CharField(max_length=64, validators=[version_validator],
+                               help_text="Semantic versioning recommended, such as 1.0.0.")
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="registrations"
     )
-    hash = models.CharField(max_length=64, validators=[RegexValidator(HASH_RE)])
+    hash = models.CharField(max_length=64, validators=[hash_validator],
+                            help_text="SHA-256 of the artifact, 64 hexadecimal characters.")
     description = models.TextField(blank=True, max_length=5000)
     license = models.CharField(max_length=100, blank=True)
     source_url = models.URLField(max_length=500, blank=True)
@@ -109,8 +121,8 @@ class Registration(models.Model):
     architecture = models.CharField(max_length=100, blank=True)
     input_shape = models.JSONField(default=list, blank=True)
     output_shape = models.JSONField(default=list, blank=True)
-    size_bytes = models.BigIntegerField()
-    parameter_count = models.BigIntegerField()
+    size_bytes = models.BigIntegerField(validators=[MinValueValidator(0)])
+    parameter_count = models.BigIntegerField(validators=[MinValueValidator(0)])
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     registration_fee = models.BigIntegerField(default=0)
     registered_at = models.DateTimeField(default=timezone.now)

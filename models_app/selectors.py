@@ -21,12 +21,15 @@ DASHBOARD_SECONDS = 60
 MOST_USED = 10
 
 
+def visible_versions(*, name: str, user):
+    """The versions of ``name`` the user may see, newest first (a queryset)."""
+    return (Registration.objects.visible_to(user).filter(name=name)
+            .select_related("owner", "usage").order_by("-registered_at", "-id"))
+
+
 def model_versions(*, name: str, user) -> list[Registration]:
     """The versions of ``name`` the user may see, newest first; NotFound when there are none."""
-    versions = list(
-        Registration.objects.visible_to(user).filter(name=name)
-        .select_related("owner", "usage").order_by("-registered_at", "-id")
-    )
+    versions = list(visible_versions(name=name, user=user))
     if not versions:
         raise NotFound(f"No model named {name!r}.")
     return versions

@@ -1,22 +1,17 @@
 """Every write on the registry: registration, status transitions, usage, storage fees."""
 
 import datetime
-import re
 from dataclasses import dataclass, field
 
-from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from fees_app.calculator import MAX_STORED_INT
 from fees_app.models import FeeType
 from fees_app.services import fee_charge, fee_quote
+from models_app.inputs import RegistrationInput, TransitionInput, UsageInput
 from models_app.models import (
-    HASH_RE,
-    NAME_RE,
-    VERSION_RE,
-    Category,
     ModelName,
     ModelUser,
     Registration,
@@ -26,72 +21,14 @@ from models_app.models import (
 )
 from registry_site.audit import audit_record
 from registry_site.errors import Conflict, Forbidden, InsufficientFunds, InvalidInput, Unavailable
+from registry_site.inputs import validated
+from registry_site.integrity import is_unique_violation
 from registry_site.parameters import get_parameter
 from registry_site.roles import is_moderator
 from registry_site.stats_cache import statistics_changed
 
 Status = Registration.Status
 
-# "new" is the URL of the registration form (/models/new/), so no model page could live there.
-RESERVED_NAMES = {"new"}
-MAX_TAGS = 20
-MAX_TAG_LENGTH = 50
-MAX_SHAPE_DIMENSIONS = 16
-MAX_DURATION_US = 86_400_000_000
-TEXT_LIMITS = {"description": 5000, "license": 100, "architecture": 100, "source_url": 500}
-
-_url_validator = URLValidator(schemes=["http", "https"])
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def registration_errors(*, name, version, hash, size_bytes, parameter_count, category,
-                        description, license, source_url, tags, architecture, input_shape,
-                        output_shape) -> dict[str, str]:
-    """Every field rule of SPEC 3.1, as ``{field: message}``; empty when all is well."""
-    errors = {}
-    if not isinstance(name, str) or not re.fullmatch(NAME_RE, name):
-        errors["name"] = ("3-100 characters: lowercase letters, digits, '-', '_' and '.', "
-                          "starting with a letter or digit.")
-    elif name in RESERVED_NAMES:
-        errors["name"] = f"{name!r} is reserved; choose another name."
-    if not isinstance(version, str) or not re.fullmatch(VERSION_RE, version):
-        errors["version"] = "1-64 characters: letters, digits, '.', '-', '+' and '_'."
-    if not isinstance(hash, str) or not re.fullmatch(HASH_RE, hash):
-        errors["hash"] = "The artifact's SHA-256 as 64 hexadecimal characters."
-    for field_name, value, limit_name in (("size_bytes", size_bytes, "max_model_size"),
-                                          ("parameter_count", parameter_count,
-                                           "max_parameter_count")):
-        limit = get_parameter(limit_name)
-        if not _is_int(value) or value < 0:
-            errors[field_name] = "Must be an integer of at least 0."
-        elif value > limit:
-            errors[field_name] = f"Must be at most {limit} (the {limit_name} parameter)."
-    if category not in Category.values:
-        errors["category"] = f"Must be one of {', '.join(Category.values)}."
-    for field_name, value in (("description", description), ("license", license),
-                              ("architecture", architecture), ("source_url", source_url)):
-        if not isinstance(value, str):
-            errors[field_name] = "Must be text."
-        elif len(value) > TEXT_LIMITS[field_name]:
-            errors[field_name] = f"Must be at most {TEXT_LIMITS[field_name]} characters."
-    if "source_url" not in errors and source_url:
-        try:
-            _url_validator(source_url)
-        except ValidationError:
-            errors["source_url"] = "Must be an http:// or https:// URL."
-    if not isinstance(tags, list) or len(tags) > MAX_TAGS:
-        errors["tags"] = f"A list of at most {MAX_TAGS} tags."
-    elif not all(isinstance(t, str) and 0 < len(t.strip()) <= MAX_TAG_LENGTH for t in tags):
-        errors["tags"] = f"Each tag is non-empty text of at most {MAX_TAG_LENGTH} characters."
-    for field_name, shape in (("input_shape", input_shape), ("output_shape", output_shape)):
-        if (not isinstance(shape, list) or len(shape) > MAX_SHAPE_DIMENSIONS
-                or not all(_is_int(d) and d > 0 for d in shape)):
-            errors[field_name] = (f"A list of at most {MAX_SHAPE_DIMENSIONS} positive integers, "
-                                  "such as [1, 3, 224, 224].")
-    return errors
 
 
 @dataclass(frozen=True)
@@ -122,38 +59,21 @@ def registration_fee_quote(*, owner, name: str, size_bytes: int) -> FeeBasis:
     return FeeBasis(fee_type=fee_type, units=units, amount=quote.amount)
 
 
-def registration_create(*, owner, name: str, version: str, hash: str, size_bytes: int,
-                        parameter_count: int, category: str = "NLP", description: str = "",
-                        license: str = "", source_url: str = "", tags: list[str] | None = None,
-                        architecture: str = "", input_shape: list[int] | None = None,
-                        output_shape: list[int] | None = None, source: str = "api"
-                        ) -> Registration:
+def registration_create(*, owner, source: str = "api", **fields) -> Registration:
     """Register one version of a model and charge its fee, all or nothing.
 
-    The first version of a name pays the registration fee on its size; a later version pays
-    the update fee on the absolute size change against the newest earlier version.
+    ``fields`` are those of RegistrationInput, which checks every rule and reports every
+    broken field at once. The first version of a name pays the registration fee on its size;
+    a later version pays the update fee on the absolute size change against the newest earlier
+    version.
     """
     if get_parameter("registrations_paused"):
         raise Unavailable(
             "Registrations are paused by an emergency action; try again later.",
             code="registrations_paused",
         )
-    if tags is None:
-        tags = []
-    if isinstance(tags, list) and all(isinstance(t, str) for t in tags):
-        tags = list(dict.fromkeys(t.strip() for t in tags))
-    if isinstance(hash, str):
-        hash = hash.lower()
-    input_shape = [] if input_shape is None else input_shape
-    output_shape = [] if output_shape is None else output_shape
-    errors = registration_errors(
-        name=name, version=version, hash=hash, size_bytes=size_bytes,
-        parameter_count=parameter_count, category=category, description=description,
-        license=license, source_url=source_url, tags=tags, architecture=architecture,
-        input_shape=input_shape, output_shape=output_shape,
-    )
-    if errors:
-        raise InvalidInput(errors)
+    data = validated(RegistrationInput, fields)
+    name, version, size_bytes = data["name"], data["version"], data["size_bytes"]
 
     with transaction.atomic():
         # Claim the name, or find its owner. A concurrent first registration of the same name
@@ -161,8 +81,9 @@ def registration_create(*, owner, name: str, version: str, hash: str, size_bytes
         try:
             with transaction.atomic():
                 ModelName.objects.create(name=name, owner=owner)
-        except IntegrityError:
-            pass
+        except IntegrityError as exc:
+            if not is_unique_violation(exc):
+                raise
         # The name row is the lock: every registration of this name queues up behind it.
         claimed = ModelName.objects.select_for_update().get(name=name)
         if claimed.owner_id != owner.pk:
@@ -181,11 +102,8 @@ def registration_create(*, owner, name: str, version: str, hash: str, size_bytes
                            model_version=version)
         now = timezone.now()
         registration = Registration.objects.create(
-            owner=owner, name=name, version=version, hash=hash, size_bytes=size_bytes,
-            parameter_count=parameter_count, category=category, description=description,
-            license=license, source_url=source_url, tags=tags, architecture=architecture,
-            input_shape=input_shape, output_shape=output_shape, registration_fee=entry.amount,
-            registered_at=now, updated_at=now,
+            owner=owner, **data, registration_fee=entry.amount, registered_at=now,
+            updated_at=now,
         )
         UsageStats.objects.create(registration=registration)
         StatusChange.objects.create(
@@ -210,11 +128,8 @@ def registration_transition(*, registration: Registration, to_status: str, actor
     Refusals raise Conflict (a move the status table does not allow) or Forbidden (the actor
     may not make it); nothing changes then.
     """
-    reason = (reason or "").strip()
-    if to_status not in Status.values:
-        raise InvalidInput({"status": f"Must be one of {', '.join(Status.values)}."})
-    if len(reason) > 2000:
-        raise InvalidInput({"reason": "Must be at most 2000 characters."})
+    data = validated(TransitionInput, {"status": to_status, "reason": reason or ""})
+    to_status, reason = data["status"], data["reason"]
     with transaction.atomic():
         current = Registration.objects.select_for_update().get(pk=registration.pk)
         from_status = current.status
@@ -271,13 +186,8 @@ def usage_record(*, registration: Registration, user, success: bool,
     Failed executions pay too: the fee pays for the record. Counters move with F() so
     concurrent records never lose an update.
     """
-    errors = {}
-    if not isinstance(success, bool):
-        errors["success"] = "Must be true or false."
-    if not _is_int(duration_us) or not 0 <= duration_us <= MAX_DURATION_US:
-        errors["duration_us"] = f"Must be an integer between 0 and {MAX_DURATION_US}."
-    if errors:
-        raise InvalidInput(errors)
+    data = validated(UsageInput, {"success": success, "duration_us": duration_us})
+    success, duration_us = data["success"], data["duration_us"]
     with transaction.atomic():
         # Locked so a suspension cannot slip in between the status check and the record.
         current = Registration.objects.select_for_update().get(pk=registration.pk)
@@ -293,17 +203,18 @@ def usage_record(*, registration: Registration, user, success: bool,
             with transaction.atomic():
                 ModelUser.objects.create(registration=current, user=user, first_used_at=now)
             new_user = 1
-        except IntegrityError:
+        except IntegrityError as exc:
+            if not is_unique_violation(exc):
+                raise
             new_user = 0
-        UsageStats.objects.filter(pk=current.pk).update(
-            total_executions=F("total_executions") + 1,
-            successful_executions=F("successful_executions") + (1 if success else 0),
-            failed_executions=F("failed_executions") + (0 if success else 1),
-            total_fees_collected=F("total_fees_collected") + entry.amount,
-            total_duration_us=F("total_duration_us") + duration_us,
-            unique_users=F("unique_users") + new_user,
-            last_execution=now,
-        )
+        _count_usage(current, {
+            "total_executions": 1,
+            "successful_executions": 1 if success else 0,
+            "failed_executions": 0 if success else 1,
+            "total_fees_collected": entry.amount,
+            "total_duration_us": duration_us,
+            "unique_users": new_user,
+        }, now=now)
         audit_record(
             action="model.usage_recorded", actor=user, target=current,
             details={"name": current.name, "version": current.version, "success": success,
@@ -311,6 +222,27 @@ def usage_record(*, registration: Registration, user, success: bool,
         )
     return UsageRecord(registration=current, success=success, duration_us=duration_us,
                        fee=entry.amount, balance=entry.balance_after, recorded_at=now)
+
+
+def _count_usage(registration: Registration, increments: dict[str, int], *, now) -> None:
+    """Add ``increments`` to the usage counters, refusing any sum a 64-bit column cannot hold.
+
+    The caller holds the registration's row lock, so no other record moves these counters
+    between the check and the update. Refused, the operation rolls back (fee included) and
+    later records of smaller amounts still succeed.
+    """
+    usage = UsageStats.objects.get(pk=registration.pk)
+    full = [name for name, amount in increments.items()
+            if getattr(usage, name) > MAX_STORED_INT - amount]
+    if full:
+        raise Conflict(
+            f"The usage counters of {registration} are full ({', '.join(full)} would pass "
+            f"{MAX_STORED_INT}); this record is refused and nothing was charged.",
+            code="counter_overflow", counters=full,
+        )
+    UsageStats.objects.filter(pk=registration.pk).update(
+        **{name: F(name) + amount for name, amount in increments.items()}, last_execution=now,
+    )
 
 
 @dataclass

@@ -23,7 +23,7 @@ from models_app.services import (
     registration_fee_quote,
     registration_transition,
 )
-from registry_site.errors import DomainError, InvalidInput, NotFound, audit_web_refusal
+from registry_site.errors import DomainError, NotFound, audit_web_refusal
 from registry_site.pagination import page_number
 
 PAGE_SIZE = 25
@@ -75,9 +75,6 @@ def register(request):
             else:
                 registration = registration_create(owner=request.user, source=Source.WEB,
                                                    **data)
-        except InvalidInput as exc:
-            for field, errors in exc.extra["fields"].items():
-                form.add_error(field if field in form.fields else None, errors)
         except DomainError as exc:
             audit_web_refusal(request, exc)
             form.add_error(None, exc.detail)
@@ -123,7 +120,7 @@ def deprecate(request, name: str):
     form = DeprecateForm(request.POST)
     url = reverse("model-page", args=[name])
     if not form.is_valid():
-        messages.error(request, "Choose a version to deprecate.")
+        messages.error(request, " ".join(m for errors in form.errors.values() for m in errors))
         return redirect(url)
     try:
         versions = model_versions(name=name, user=request.user)

@@ -1,7 +1,33 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 
+from registry_site.errors import DomainError
+from registry_site.inputs import refusal_message
 from registry_site.models import ApiToken, AuditEvent, Parameter, ParameterChange
 from registry_site.roles import is_moderator
+
+
+class ServiceAdminMixin:
+    """For a ModelAdmin whose forms and actions write through a service.
+
+    A refusal the service raises (a DomainError) becomes an admin error message instead of a
+    500. The add and change forms save inside one transaction, so the refusal also rolls back
+    anything written before it: nothing is saved.
+    """
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as exc:
+            self.message_user(request, refusal_message(exc), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def response_action(self, request, queryset):
+        try:
+            return super().response_action(request, queryset)
+        except DomainError as exc:
+            self.message_user(request, refusal_message(exc), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -1,20 +1,6 @@
 from rest_framework import serializers
 
-from fees_app.models import FeeSchedule, FeeType, LedgerEntry
-from fees_app.services import MAX_UNITS
-
-
-class FeeCalculateInputSerializer(serializers.Serializer):
-    fee_type = serializers.ChoiceField(choices=FeeType.choices)
-    units = serializers.IntegerField(min_value=0, max_value=MAX_UNITS, required=False)
-    size_bytes = serializers.IntegerField(min_value=0, max_value=MAX_UNITS, required=False)
-
-    def validate(self, attrs):
-        if "units" not in attrs and "size_bytes" not in attrs:
-            raise serializers.ValidationError({"units": ["Give units or size_bytes."]})
-        if "units" in attrs and "size_bytes" in attrs:
-            raise serializers.ValidationError({"units": ["Give units or size_bytes, not both."]})
-        return attrs
+from fees_app.models import FeeSchedule, LedgerEntry
 
 
 class FeeQuoteSerializer(serializers.Serializer):

@@ -4,15 +4,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from fees_app.api.serializers import (
-    FeeCalculateInputSerializer,
     FeeQuoteSerializer,
     FeeScheduleSerializer,
     FeeStatsSerializer,
     LedgerEntrySerializer,
 )
+from fees_app.inputs import FeeCalculateInput
 from fees_app.models import FeeSchedule, FeeType, LedgerEntry
 from fees_app.selectors import fee_stats
 from fees_app.services import fee_quote
+from registry_site.inputs import validated
 from registry_site.permissions import TokenHasScope, request_has_scope
 from registry_site.roles import is_moderator
 
@@ -26,14 +27,13 @@ class FeeCalculateView(APIView):
     permission_classes = [permissions.AllowAny, TokenHasScope]
     required_scopes = {"post": "read"}
 
-    @extend_schema(request=FeeCalculateInputSerializer, responses=FeeQuoteSerializer)
+    @extend_schema(request=FeeCalculateInput, responses=FeeQuoteSerializer)
     def post(self, request):
-        data = FeeCalculateInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        fee_type = data.validated_data["fee_type"]
-        units = data.validated_data.get("units")
+        data = validated(FeeCalculateInput, request.data)
+        fee_type = data["fee_type"]
+        units = data.get("units")
         if units is None:
-            units = data.validated_data["size_bytes"] if fee_type in SIZE_FEE_TYPES else 1
+            units = data["size_bytes"] if fee_type in SIZE_FEE_TYPES else 1
         schedule, quote = fee_quote(fee_type=fee_type, units=units)
         return Response(FeeQuoteSerializer({
             "fee_type": fee_type, "method": schedule.method, "units": quote.units,

@@ -1,34 +1,10 @@
-"""Input and output shapes of the registry API. Field rules live in models_app.services."""
+"""Output shapes of the registry API; the inputs and their rules are in models_app.inputs."""
 
 from rest_framework import serializers
 
-from models_app.models import Category, Registration, StatusChange
+from models_app.models import Registration, StatusChange
 
 Status = Registration.Status
-
-
-class RegistrationCreateSerializer(serializers.Serializer):
-    """Registration input. Types only: registration_create checks every rule, per field."""
-
-    # Blank values pass through so that the service reports every broken rule at once.
-    name = serializers.CharField(trim_whitespace=False, allow_blank=True)
-    version = serializers.CharField(trim_whitespace=False, allow_blank=True)
-    hash = serializers.CharField(allow_blank=True,
-                                 help_text="SHA-256 of the artifact, 64 hex characters.")
-    size_bytes = serializers.IntegerField()
-    parameter_count = serializers.IntegerField()
-    category = serializers.ChoiceField(choices=Category.choices, default=Category.NLP)
-    description = serializers.CharField(required=False, default="", allow_blank=True)
-    license = serializers.CharField(required=False, default="", allow_blank=True)
-    source_url = serializers.CharField(required=False, default="", allow_blank=True,
-                                       help_text="http:// or https:// only.")
-    tags = serializers.ListField(child=serializers.CharField(), required=False, default=list,
-                                 help_text="At most 20 tags of at most 50 characters.")
-    architecture = serializers.CharField(required=False, default="", allow_blank=True)
-    input_shape = serializers.ListField(child=serializers.IntegerField(), required=False,
-                                        default=list, help_text="Positive integers.")
-    output_shape = serializers.ListField(child=serializers.IntegerField(), required=False,
-                                         default=list, help_text="Positive integers.")
 
 
 class RegistrationSerializer(serializers.ModelSerializer):
@@ -53,22 +29,17 @@ class VersionSummarySerializer(serializers.ModelSerializer):
 
 
 class ModelDetailSerializer(RegistrationSerializer):
-    """One version's fields plus every visible version of the name, newest first."""
+    """One version's fields plus the newest visible versions of the name, newest first."""
 
-    versions = VersionSummarySerializer(many=True, read_only=True,
-                                        source="visible_versions")
+    versions = VersionSummarySerializer(many=True, read_only=True, source="newest_versions")
+    versions_next = serializers.URLField(
+        read_only=True, allow_null=True,
+        help_text="The next page of versions/ when more versions than these exist; null "
+                  "when these are all.")
 
     class Meta(RegistrationSerializer.Meta):
-        fields = [*RegistrationSerializer.Meta.fields, "versions"]
+        fields = [*RegistrationSerializer.Meta.fields, "versions", "versions_next"]
         read_only_fields = fields
-
-
-class StatusChangeInputSerializer(serializers.Serializer):
-    version = serializers.CharField()
-    status = serializers.ChoiceField(choices=Status.choices)
-    reason = serializers.CharField(required=False, default="", allow_blank=True,
-                                   max_length=2000,
-                                   help_text="Required for moderator actions.")
 
 
 class StatusChangeSerializer(serializers.ModelSerializer):
@@ -86,14 +57,6 @@ class StatusChangeSerializer(serializers.ModelSerializer):
         fields = ["name", "version", "from_status", "to_status", "actor", "source", "reason",
                   "proposal_id", "created_at"]
         read_only_fields = fields
-
-
-class UsageInputSerializer(serializers.Serializer):
-    version = serializers.CharField(required=False,
-                                    help_text="Default: the newest approved version.")
-    success = serializers.BooleanField()
-    duration_us = serializers.IntegerField(min_value=0,
-                                           help_text="Execution time in microseconds.")
 
 
 class UsageRecordSerializer(serializers.Serializer):

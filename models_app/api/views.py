@@ -15,22 +15,22 @@ from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from models_app.api.serializers import (
     ApprovedAtSerializer,
     ModelDetailSerializer,
-    RegistrationCreateSerializer,
     RegistrationSerializer,
     RegistryStatsSerializer,
-    StatusChangeInputSerializer,
     StatusChangeSerializer,
-    UsageInputSerializer,
     UsageRecordSerializer,
     UsageStatsSerializer,
+    VersionSummarySerializer,
 )
 from models_app.filtersets import RegistrationFilterSet
-from models_app.models import Registration, Source, StatusChange
+from models_app.inputs import RegistrationInput, StatusChangeInput, UsageRequestInput
+from models_app.models import Registration, Source, StatusChange, version_validator
 from models_app.selectors import (
     approved_versions_at,
     model_versions,
@@ -38,9 +38,11 @@ from models_app.selectors import (
     pick_version,
     registry_stats,
     usage_totals,
+    visible_versions,
 )
 from models_app.services import registration_create, registration_transition, usage_record
-from registry_site.errors import InvalidInput
+from registry_site.errors import InvalidInput, NotFound
+from registry_site.inputs import validated
 from registry_site.permissions import TokenHasScope, request_has_scope
 from registry_site.throttling import ScopedRateThrottle
 
@@ -49,6 +51,8 @@ from registry_site.throttling import ScopedRateThrottle
 NAME_PATTERN = r"[a-z0-9][a-z0-9._-]*"
 VERSION_PARAMETER = OpenApiParameter("version", str, description="One version instead of "
                                      "the newest.")
+# How many versions a model's detail embeds; versions/ pages through the rest.
+EMBEDDED_VERSIONS = 10
 
 
 def require_scope(request, scope: str) -> None:
@@ -87,7 +91,7 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Register a model version and pay its fee",
-        request=RegistrationCreateSerializer,
+        request=RegistrationInput,
         responses={201: RegistrationSerializer,
                    402: OpenApiResponse(description="Balance too low: needed and balance."),
                    403: OpenApiResponse(description="The name belongs to another user."),
@@ -95,46 +99,68 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                    503: OpenApiResponse(description="Registrations are paused.")},
     )
     def create(self, request):
-        data = RegistrationCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
         registration = registration_create(owner=request.user, source=Source.API,
-                                           **data.validated_data)
+                                           **validated(RegistrationInput, request.data))
         return Response(RegistrationSerializer(registration).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=ModelDetailSerializer)
     def retrieve(self, request, name=None):
-        versions = model_versions(name=name, user=request.user)
-        registration = pick_version(versions, request.query_params.get("version"))
-        registration.visible_versions = versions
+        versions = visible_versions(name=name, user=request.user)
+        # One row more than embedded tells whether a next page exists, without a count.
+        newest = list(versions[:EMBEDDED_VERSIONS + 1])
+        if not newest:
+            raise NotFound(f"No model named {name!r}.")
+        wanted = request.query_params.get("version")
+        registration = newest[0] if not wanted else next(
+            (v for v in newest if v.version == wanted), None)
+        if registration is None and version_validator.regex.fullmatch(wanted):
+            registration = versions.filter(version=wanted).first()  # an older version
+        if registration is None:
+            raise NotFound(f"{name} has no version {wanted!r}.")
+        registration.newest_versions = newest[:EMBEDDED_VERSIONS]
+        registration.versions_next = None
+        if len(newest) > EMBEDDED_VERSIONS:
+            url = request.build_absolute_uri(self.reverse_action("versions", args=[name]))
+            registration.versions_next = replace_query_param(
+                replace_query_param(url, "page", 2), "page_size", EMBEDDED_VERSIONS)
         return Response(ModelDetailSerializer(registration).data)
+
+    @extend_schema(summary="Every visible version of a model, newest first, page by page",
+                   responses=VersionSummarySerializer(many=True))
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def versions(self, request, name=None):
+        versions = visible_versions(name=name, user=request.user)
+        page = self.paginate_queryset(versions.select_related(None))
+        if not page and not versions.exists():
+            raise NotFound(f"No model named {name!r}.")
+        return self.get_paginated_response(VersionSummarySerializer(page, many=True).data)
 
     @extend_schema(
         summary="Change a version's status",
         description="Moderators (token scope `moderate`) make any move of the status table "
                     "with a reason; the owner (scope `register`) may deprecate an approved or "
                     "suspended version. A refused move answers 409 naming from and to.",
-        request=StatusChangeInputSerializer, responses=RegistrationSerializer,
+        request=StatusChangeInput, responses=RegistrationSerializer,
     )
     @action(detail=True, methods=["post"], url_path="status", url_name="status",
             permission_classes=[permissions.IsAuthenticated, TokenHasScope])
     def change_status(self, request, name=None):
-        data = StatusChangeInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(StatusChangeInput, request.data)
         registration = pick_version(model_versions(name=name, user=request.user),
-                                    data.validated_data["version"])
-        to_status = data.validated_data["status"]
+                                    data["version"])
+        to_status = data["status"]
         owner_move = (registration.owner_id == request.user.pk
                       and (registration.status, to_status) in Registration.OWNER_TRANSITIONS)
         require_scope(request, "register" if owner_move else "moderate")
         registration_transition(
             registration=registration, to_status=to_status, actor=request.user,
-            source=Source.API, reason=data.validated_data["reason"],
+            source=Source.API, reason=data["reason"],
         )
         return Response(RegistrationSerializer(registration).data)
 
     @extend_schema(
         summary="Record one execution and pay the execution fee",
-        request=UsageInputSerializer,
+        request=UsageRequestInput,
         responses={201: UsageRecordSerializer,
                    402: OpenApiResponse(description="Balance too low for the fee."),
                    409: OpenApiResponse(description="The version is not approved.")},
@@ -142,14 +168,12 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated,
                                                               TokenHasScope])
     def usage(self, request, name=None):
-        data = UsageInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(UsageRequestInput, request.data)
         versions = model_versions(name=name, user=request.user)
-        version = data.validated_data.get("version")
+        version = data.get("version")
         registration = pick_version(versions, version) if version else newest_approved(versions)
         record = usage_record(registration=registration, user=request.user,
-                              success=data.validated_data["success"],
-                              duration_us=data.validated_data["duration_us"])
+                              success=data["success"], duration_us=data["duration_us"])
         return Response(UsageRecordSerializer(record).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(

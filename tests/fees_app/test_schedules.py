@@ -1,12 +1,13 @@
 """Fee schedules: versioned installs, database constraints, the API list and the admin."""
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.db import IntegrityError, transaction
 
 from fees_app.calculator import MAX_UNIT_FEE
 from fees_app.models import FeeSchedule, FeeType
 from fees_app.services import fee_charge, fee_quote, schedule_install
-from registry_site.errors import InvalidInput
+from registry_site.errors import Conflict, InvalidInput
 from registry_site.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -168,6 +169,7 @@ def test_admin_add_installs_a_new_version_through_the_service(client, moderator)
     event = AuditEvent.objects.get(action="fee_schedule.installed")
     assert event.actor == moderator
     assert event.details["version"] == 2
+    assert LogEntry.objects.get().object_repr == "storage v2 (step)"
 
 
 def test_admin_add_refuses_an_invalid_schedule(client, moderator):
@@ -232,3 +234,25 @@ def test_concurrent_installs_queue_up_into_consecutive_versions():
     previous = sorted(AuditEvent.objects.filter(action="fee_schedule.installed")
                       .values_list("details__previous_version", flat=True))
     assert previous == list(range(1, 9))
+
+
+def test_admin_add_shows_a_service_refusal_as_a_message_and_writes_nothing(client, moderator,
+                                                                           monkeypatch):
+    import fees_app.admin
+
+    def install_then_refuse(**kwargs):
+        # The service installs, then a later check in the same save refuses: the admin must
+        # show the refusal and roll the install back.
+        schedule_install(**kwargs)
+        raise Conflict("Another change to the storage schedule won; try again.")
+
+    monkeypatch.setattr(fees_app.admin, "schedule_install", install_then_refuse)
+    client.force_login(moderator)
+    response = client.post("/admin/fees_app/feeschedule/add/", _admin_form(), follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain == [("/admin/fees_app/feeschedule/add/", 302)]
+    assert [(m.level_tag, str(m)) for m in response.context["messages"]] == [
+        ("error", "Another change to the storage schedule won; try again.")]
+    storage = FeeSchedule.objects.filter(fee_type="storage")
+    assert list(storage.values_list("version", "is_active")) == [(1, True)]
+    assert not AuditEvent.objects.filter(action="fee_schedule.installed").exists()

@@ -57,6 +57,11 @@ def test_action_asks_for_a_reason_first(console, register, user):
     assert registration.status == Status.PENDING
     empty = act(console, "move_to_approved", [registration], reason="")
     assert b"This field is required" in empty.content
+    # The move's own input bounds the reason before any version moves.
+    long = act(console, "move_to_approved", [registration], reason="r" * 2001)
+    assert long.context["form"].errors == {
+        "reason": ["Ensure this field has no more than 2000 characters."]}
+    assert long.context["results"] is None
     registration.refresh_from_db()
     assert registration.status == Status.PENDING
 

@@ -195,7 +195,34 @@ def test_detail_query_count_is_fixed(anon_client, three_versions, register, move
     for i in range(10):
         move(register(user, "llama.cpp", f"4.{i}", size_bytes=1024), Status.APPROVED)
     with django_assert_num_queries(1):
-        assert len(anon_client.get("/api/v1/models/llama.cpp/").json()["versions"]) == 12
+        body = anon_client.get("/api/v1/models/llama.cpp/").json()
+    # The detail embeds the ten newest versions and links to the rest without counting them.
+    assert [v["version"] for v in body["versions"]] == [f"4.{i}" for i in range(9, -1, -1)]
+    assert body["versions_next"] == \
+        "http://testserver/api/v1/models/llama.cpp/versions/?page=2&page_size=10"
+    with django_assert_num_queries(1):
+        rest = anon_client.get(body["versions_next"]).json()
+    assert [v["version"] for v in rest["results"]] == ["2.0", "1.0"]
+    assert rest["next"] is None
+    with django_assert_num_queries(2):  # an older version than the embedded ones
+        older = anon_client.get("/api/v1/models/llama.cpp/?version=1.0").json()
+    assert (older["version"], len(older["versions"])) == ("1.0", 10)
+
+
+def test_versions_pages_through_what_the_caller_may_see(anon_client, user_client,
+                                                        three_versions):
+    assert anon_client.get("/api/v1/models/llama.cpp/").json()["versions_next"] is None
+    page = anon_client.get("/api/v1/models/llama.cpp/versions/?page_size=1").json()
+    assert [v["version"] for v in page["results"]] == ["2.0"]
+    assert page["next"].endswith("/api/v1/models/llama.cpp/versions/?page=2&page_size=1")
+    assert [v["version"] for v in anon_client.get(page["next"]).json()["results"]] == ["1.0"]
+    owner = user_client.get("/api/v1/models/llama.cpp/versions/").json()
+    assert [v["version"] for v in owner["results"]] == ["3.0-rc1", "2.0", "1.0"]
+    assert anon_client.get("/api/v1/models/llama.cpp/versions/?page=9").json()["results"] == []
+    missing = anon_client.get("/api/v1/models/no-such-model/versions/")
+    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+    assert anon_client.get("/api/v1/models/llama.cpp/?version=nope").status_code == 404
+    assert anon_client.get("/api/v1/models/llama.cpp/?version=3.0-rc1").status_code == 404
 
 
 # --- POST /api/v1/models/{name}/status/ ----------------------------------------------------

@@ -99,16 +99,24 @@ def test_register_form_registers_and_redirects(logged_in, user):
     assert account_for(user).balance == 1_000_000 - 3048
 
 
-def test_register_form_shows_field_errors(logged_in):
+def test_register_form_reports_every_field_error_at_once(logged_in):
+    # size_bytes and input_shape fail to parse as numbers, name, hash and source_url break
+    # the registration rules: all five come back in one round.
     response = logged_in.post("/models/new/", {**FORM, "name": "Bad Name", "hash": "xyz",
-                                               "source_url": "ftp://x", "input_shape": "1, a"})
+                                               "size_bytes": "lots", "source_url": "ftp://x",
+                                               "input_shape": "1, a"})
     assert response.status_code == 200
     errors = response.context["form"].errors
-    assert set(errors) == {"input_shape"}  # parse errors first; nothing reached the service
-    response = logged_in.post("/models/new/", {**FORM, "name": "Bad Name", "hash": "xyz",
-                                               "source_url": "ftp://x"})
-    assert set(response.context["form"].errors) == {"name", "hash", "source_url"}
+    assert set(errors) == {"name", "hash", "size_bytes", "source_url", "input_shape"}
+    assert errors["size_bytes"] == ["A valid integer is required."]
     assert not Registration.objects.exists()
+
+
+def test_register_form_quote_reports_every_field_error(logged_in):
+    response = logged_in.post("/models/new/", {**FORM, "version": "..", "size_bytes": "-1",
+                                               "quote": "1"})
+    assert set(response.context["form"].errors) == {"version", "size_bytes"}
+    assert response.context["quote"] is None
 
 
 def test_register_form_shows_refusals(make_user, register, user):

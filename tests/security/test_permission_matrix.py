@@ -29,7 +29,8 @@ REFUSED = {401, 403, 404, 405}
 # Anyone may read these (SPEC 7: catalog, stats, proposals, fees, parameters, docs).
 PUBLIC_READS = {
     "/api/v1/models/", "/api/v1/models/{name}/", "/api/v1/models/{name}/history/",
-    "/api/v1/models/{name}/stats/", "/api/v1/models/{name}/versions/{version}/artifact/",
+    "/api/v1/models/{name}/stats/", "/api/v1/models/{name}/versions/",
+    "/api/v1/models/{name}/versions/{version}/artifact/",
     "/api/v1/stats/", "/api/v1/proposals/", "/api/v1/proposals/{id}/",
     "/api/v1/proposals/{id}/votes/", "/api/v1/fees/schedules/", "/api/v1/parameters/",
 }

@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from fees_app.services import account_credit
 from registry_site.errors import DomainError
+from registry_site.inputs import refusal_message
 
 
 class Command(BaseCommand):
@@ -20,7 +21,7 @@ class Command(BaseCommand):
         try:
             entry = account_credit(user=user, amount=amount, reason=reason)
         except DomainError as exc:
-            raise CommandError(f"{exc.detail} {exc.extra.get('fields', '')}".strip()) from None
+            raise CommandError(refusal_message(exc)) from None
         self.stdout.write(self.style.SUCCESS(
             f"Credited {amount} to {username}; balance is now {entry.balance_after}."
         ))

@@ -1,0 +1,73 @@
+"""One input definition per service: a DRF serializer that the API, the pages and the admin share.
+
+A service validates its input through its serializer with ``validated()``; an HTML form or an
+admin form only turns text into values and hands them over with ``InputForm``, so every field
+rule lives in one place and every broken field is reported in one round.
+"""
+
+from django import forms
+from django.db import models
+from rest_framework import serializers
+
+from registry_site.errors import DomainError, InvalidInput
+
+
+def _messages(error) -> list[str]:
+    """A field's errors as flat text; a list item's errors name the item."""
+    if isinstance(error, dict):
+        return [f"Item {key}: {message}" for key, value in error.items()
+                for message in _messages(value)]
+    if isinstance(error, list):
+        return [message for item in error for message in _messages(item)]
+    return [str(error)]
+
+
+def refusal_message(exc: DomainError) -> str:
+    """A service's refusal as one line (admin messages, commands), naming each refused field."""
+    fields = exc.extra.get("fields", {})
+    return " ".join([exc.detail, *(f"{field}: {' '.join(errors)}"
+                                   for field, errors in fields.items())])
+
+
+class ModelInput(serializers.ModelSerializer):
+    """An input whose field rules come from a model's fields (lengths, patterns, bounds)."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        # Same bounds (the model field's range validators), plainer messages.
+        models.BigIntegerField: serializers.IntegerField,
+    }
+
+
+def validated(input_class: type[serializers.Serializer], data, **context) -> dict:
+    """``data`` checked by ``input_class``; InvalidInput naming every broken field otherwise."""
+    serializer = input_class(data=data, context=context)
+    if not serializer.is_valid():
+        raise InvalidInput({field: _messages(error) for field, error in serializer.errors.items()})
+    return dict(serializer.validated_data)
+
+
+class InputForm(forms.Form):
+    """A form whose rules are its service's input serializer: fields only render and parse.
+
+    ``to_input`` turns the submitted text into the values the serializer takes; its errors are
+    shown on the fields they name (or on the form), all at once.
+    """
+
+    input_class: type[serializers.Serializer]
+
+    def input_context(self) -> dict:
+        return {}
+
+    def to_input(self, text: dict) -> dict:
+        # Empty text means "not given": the serializer's defaults and "required" apply.
+        return {field: value for field, value in text.items() if value not in ("", None)}
+
+    def clean(self):
+        text = super().clean()
+        try:
+            return validated(self.input_class, self.to_input(text), **self.input_context())
+        except InvalidInput as exc:
+            for field, messages in exc.extra["fields"].items():
+                self.add_error(field if field in self.fields else None, messages)
+        return {}
