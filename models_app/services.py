@@ -279,7 +279,9 @@ def storage_fees_charge(*, day: datetime.date, actor=None) -> StorageRun:
                         registration=registration, date=day, amount=0,
                         status=StorageCharge.Status.UNPAID,
                     )
-            except IntegrityError:
+            except IntegrityError as exc:
+                if not is_unique_violation(exc):
+                    raise
                 # Another run charged this version for the day meanwhile.
                 run.already_charged += 1
                 continue
