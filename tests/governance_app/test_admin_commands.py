@@ -81,14 +81,19 @@ def test_regular_users_do_not_get_the_console(admin_client_for, make_user):
     assert client.get("/admin/governance_app/proposal/").status_code == 403
 
 
-def test_grant_voting_power_command(alice, capsys):
-    call_command("grant_voting_power", "alice", "70000", "--reason", "Top-up")
+def test_grant_voting_power_command(alice, moderator, capsys):
+    call_command("grant_voting_power", "alice", "70000", "--actor", "mod", "--reason", "Top-up")
     assert voting_power_at(alice) == 70_000
     assert "alice has voting power 70000" in capsys.readouterr().out
+    assert VotingPowerCheckpoint.objects.filter(user=alice).first().granted_by == moderator
     with pytest.raises(CommandError, match="No user named"):
-        call_command("grant_voting_power", "nobody", "5")
+        call_command("grant_voting_power", "nobody", "5", "--actor", "mod")
+    with pytest.raises(CommandError, match="No user named 'ghost'"):
+        call_command("grant_voting_power", "alice", "5", "--actor", "ghost")
     with pytest.raises(CommandError, match="between 0"):
-        call_command("grant_voting_power", "alice", "-5")
+        call_command("grant_voting_power", "alice", "-5", "--actor", "mod")
+    with pytest.raises(CommandError, match="--actor"):
+        call_command("grant_voting_power", "alice", "5")
 
 
 def test_set_parameter_command(db):
