@@ -78,7 +78,7 @@ class StateFilter(admin.SimpleListFilter):
 
 class VoteInline(admin.TabularInline):
     model = Vote
-    fields = ["voter", "choice", "weight", "reason", "created_at"]
+    fields = ["voter", "choice", "weight", "counted", "reason", "created_at"]
     readonly_fields = fields
     extra = 0
     max_num = 0
@@ -139,11 +139,12 @@ class ProposalAdmin(ReadOnlyAdmin):
 
 @admin.register(Vote)
 class VoteAdmin(ReadOnlyAdmin):
-    list_display = ["proposal", "voter", "choice", "weight", "created_at"]
-    list_filter = ["choice"]
+    list_display = ["proposal", "voter", "choice", "weight", "counted", "created_at"]
+    list_filter = ["choice", "counted"]
     search_fields = ["voter__username", "proposal__title"]
     list_select_related = ["proposal", "voter"]
-    readonly_fields = ["proposal", "voter", "choice", "weight", "reason", "created_at"]
+    readonly_fields = ["proposal", "voter", "choice", "weight", "counted", "reason",
+                       "created_at"]
 
 
 @admin.register(VotingPowerCheckpoint)
