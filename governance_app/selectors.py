@@ -124,9 +124,12 @@ def _about(name, version) -> Q:
 def open_subject_visibility(user) -> Q:
     """Versions under an active proposal: visible, read-only, to every signed-in user
     (SPEC 10.2), so that voters can open what they vote on. Registered with models_app."""
-    active = Proposal.objects.in_state(ProposalState.ACTIVE).filter(
-        _about(OuterRef("name"), OuterRef("version")))
-    return Q(Exists(active))
+    now = timezone.now()
+    # voting_ends_at > now repeats part of the active state so that the index narrows the
+    # proposals; the subquery is uncorrelated, so a catalog page evaluates it once.
+    active = Proposal.objects.in_state(ProposalState.ACTIVE, now).filter(
+        _about(OuterRef("name"), OuterRef("version")), voting_ends_at__gt=now)
+    return Q(pk__in=Registration.objects.filter(Exists(active)).values("pk"))
 
 
 def subject_choices(*, user, status: str, search: str = "") -> list[Registration]:
