@@ -3,15 +3,15 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from governance_app.inputs import GrantInput, validate_input
 from governance_app.models import Proposal, ProposalState, Vote, VotingPowerCheckpoint
 from governance_app.services import (
-    MAX_VOTING_POWER,
     proposal_cancel,
     voting_power_grant,
     voting_power_grant_check,
 )
 from registry_site.admin import ReadOnlyAdmin
-from registry_site.errors import DomainError
+from registry_site.errors import DomainError, InvalidInput
 
 
 class CancelProposalsForm(forms.Form):
@@ -21,16 +21,26 @@ class CancelProposalsForm(forms.Form):
 
 
 class GrantPowerForm(forms.Form):
-    power = forms.IntegerField(min_value=0, max_value=MAX_VOTING_POWER,
-                               help_text="The new voting power, from now on (0 removes it).")
-    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+    """Collects a grant; the rules are GrantInput's (the service's own), checked here too so
+    that an invalid grant is a form error, not an exception while the admin saves."""
+
+    power = forms.IntegerField(help_text="The new voting power, from now on (0 removes it).")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+
+    def clean(self):
+        cleaned = super().clean()
+        if "power" in cleaned and "reason" in cleaned:
+            try:
+                validate_input(GrantInput, {"power": cleaned["power"],
+                                            "reason": cleaned["reason"]})
+            except InvalidInput as exc:
+                for field, messages_ in exc.extra["fields"].items():
+                    self.add_error(field if field in self.fields else None, messages_)
+        return cleaned
 
 
-class VotingPowerCheckpointAddForm(forms.ModelForm):
+class VotingPowerCheckpointAddForm(GrantPowerForm, forms.ModelForm):
     """The admin's "add" form: the service writes the checkpoint, effective now."""
-
-    power = forms.IntegerField(min_value=0, max_value=MAX_VOTING_POWER)
-    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
 
     actor = None  # the signed-in moderator, set by the admin's get_form
 

@@ -13,11 +13,18 @@ from rest_framework import serializers
 
 from fees_app.calculator import FeeTerms, schedule_errors
 from fees_app.models import FeeSchedule, FeeType
-from governance_app.models import EmergencyAction, Proposal, ProposalType, Vote
+from governance_app.models import (
+    EmergencyAction,
+    Proposal,
+    ProposalType,
+    Vote,
+    VotingPowerCheckpoint,
+)
 from models_app.models import Registration
 from registry_site.errors import InvalidInput
 from registry_site.parameters import PARAMETER_SPECS
 
+MAX_VOTING_POWER = 10**15
 MAX_REASON_LENGTH = Vote._meta.get_field("reason").max_length
 MAX_TITLE_LENGTH = Proposal._meta.get_field("title").max_length
 MAX_DESCRIPTION_LENGTH = Proposal._meta.get_field("description").max_length
@@ -230,6 +237,16 @@ class CancelInput(serializers.Serializer):
     """``proposal_cancel``'s input."""
 
     reason = Text(max_length=Proposal._meta.get_field("cancel_reason").max_length,
+                  required=False, allow_blank=True, default="")
+
+
+class GrantInput(serializers.Serializer):
+    """``voting_power_grant``'s input."""
+
+    power = StrictInteger(min_value=0, max_value=MAX_VOTING_POWER, error_messages=dict.fromkeys(
+        ["invalid", "min_value", "max_value"],
+        f"Must be an integer between 0 and {MAX_VOTING_POWER}."))
+    reason = Text(max_length=VotingPowerCheckpoint._meta.get_field("reason").max_length,
                   required=False, allow_blank=True, default="")
 
 

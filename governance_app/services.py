@@ -11,6 +11,7 @@ from fees_app.services import fee_charge, schedule_install
 from governance_app.inputs import (
     SUBJECT_STATUS,
     CancelInput,
+    GrantInput,
     ProposalCreateInput,
     VoteInput,
     validate_input,
@@ -35,14 +36,12 @@ from governance_app.selectors import (
 from models_app.models import Registration, Source
 from models_app.services import registration_transition
 from registry_site.audit import audit_record
-from registry_site.errors import Conflict, DomainError, Forbidden, InvalidInput
+from registry_site.errors import Conflict, DomainError, Forbidden
 from registry_site.parameters import get_parameter
 from registry_site.services import parameter_set
 
-MAX_VOTING_POWER = 10**15
 # Snapshot totals, quorums and tallies are 64-bit columns.
 MAX_TOTAL_VOTING_POWER = 2**63 - 1
-MAX_GRANT_REASON_LENGTH = VotingPowerCheckpoint._meta.get_field("reason").max_length
 # A passed proposal always gets at least this long to be executed, even if the execution
 # period parameter has been set shorter than the voting period.
 MIN_EXECUTION_WINDOW = timedelta(hours=1)
@@ -93,11 +92,8 @@ def voting_power_grant(*, user, power: int, actor=None, reason: str = "",
     change the weight of votes already counted.
     """
     voting_power_grant_check(user=user, actor=actor, power=power)
-    if isinstance(power, bool) or not isinstance(power, int) or not 0 <= power <= MAX_VOTING_POWER:
-        raise InvalidInput({"power": f"Must be an integer between 0 and {MAX_VOTING_POWER}."})
-    reason = (reason or "").strip()
-    if len(reason) > MAX_GRANT_REASON_LENGTH:
-        raise InvalidInput({"reason": f"Must be at most {MAX_GRANT_REASON_LENGTH} characters."})
+    data = validate_input(GrantInput, {"power": power, "reason": reason})
+    power, reason = data["power"], data["reason"]
     with transaction.atomic():
         _snapshot_lock()
         now = timezone.now()

@@ -124,3 +124,20 @@ def test_grant_reason_is_bounded(alice):
     with pytest.raises(InvalidInput) as refused:
         voting_power_grant(user=alice, power=5, reason="x" * 501)
     assert "reason" in refused.value.extra["fields"]
+
+
+def test_admin_grant_input_errors_come_from_the_service_rules(admin_client_for, moderator,
+                                                              make_user):
+    newcomer = make_user("newcomer")
+    client = admin_client_for(moderator)
+    response = client.post("/admin/governance_app/votingpowercheckpoint/add/",
+                           {"user": newcomer.pk, "power": 10**15 + 1, "reason": "x" * 501})
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["power"] == ["Must be an integer between 0 and 1000000000000000."]
+    assert errors["reason"] == ["Ensure this field has no more than 500 characters."]
+    assert not VotingPowerCheckpoint.objects.filter(user=newcomer).exists()
+    with pytest.raises(InvalidInput) as refused:
+        voting_power_grant(user=newcomer, power=5, reason="\ud800")
+    assert refused.value.extra["fields"] == {
+        "reason": ["Lone surrogate characters are not allowed."]}

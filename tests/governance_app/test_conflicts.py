@@ -10,10 +10,10 @@ from django.db import IntegrityError, transaction
 from django.test import Client
 
 from fees_app.services import account_for
+from governance_app.inputs import MAX_VOTING_POWER
 from governance_app.models import Proposal, Vote, VotingPowerCheckpoint
 from governance_app.selectors import SUBJECT_SEARCH_LIMIT, voting_power_at
 from governance_app.services import (
-    MAX_VOTING_POWER,
     VOTE_UNIQUE,
     _is_unique_violation,
     proposal_cancel,
