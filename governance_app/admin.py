@@ -3,32 +3,67 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from governance_app.inputs import GrantInput, validate_input
 from governance_app.models import Proposal, ProposalState, Vote, VotingPowerCheckpoint
-from governance_app.payloads import MAX_REASON_LENGTH
-from governance_app.services import MAX_VOTING_POWER, proposal_cancel, voting_power_grant
+from governance_app.services import (
+    proposal_cancel,
+    voting_power_grant,
+    voting_power_grant_check,
+)
 from registry_site.admin import ReadOnlyAdmin, ServiceAdminMixin
-from registry_site.errors import DomainError
+from registry_site.errors import DomainError, InvalidInput
 
 
 class CancelProposalsForm(forms.Form):
-    reason = forms.CharField(max_length=MAX_REASON_LENGTH, widget=forms.Textarea(attrs={"rows": 2}))
+    """The console asks for a reason; its rules are CancelInput's, applied by the service."""
+
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class GrantPowerForm(forms.Form):
-    power = forms.IntegerField(min_value=0, max_value=MAX_VOTING_POWER,
-                               help_text="The new voting power, from now on (0 removes it).")
-    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+    """Collects a grant; the rules are GrantInput's (the service's own), checked here too so
+    that an invalid grant is a form error, not an exception while the admin saves."""
+
+    power = forms.IntegerField(help_text="The new voting power, from now on (0 removes it).")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+
+    def clean(self):
+        cleaned = super().clean()
+        if "power" in cleaned and "reason" in cleaned:
+            try:
+                validate_input(GrantInput, {"power": cleaned["power"],
+                                            "reason": cleaned["reason"]})
+            except InvalidInput as exc:
+                for field, messages_ in exc.extra["fields"].items():
+                    self.add_error(field if field in self.fields else None, messages_)
+        return cleaned
 
 
-class VotingPowerCheckpointAddForm(forms.ModelForm):
+class VotingPowerCheckpointAddForm(GrantPowerForm, forms.ModelForm):
     """The admin's "add" form: the service writes the checkpoint, effective now."""
 
-    power = forms.IntegerField(min_value=0, max_value=MAX_VOTING_POWER)
-    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+    actor = None  # the signed-in moderator, set by the admin's get_form
 
     class Meta:
         model = VotingPowerCheckpoint
         fields = ["user", "power", "reason"]
+
+    def clean_user(self):
+        user = self.cleaned_data["user"]
+        try:
+            # Refused here, as a form error, so that nothing is written (and it is audited).
+            voting_power_grant_check(user=user, actor=self.actor,
+                                     power=self.data.get("power"))
+        except DomainError as exc:
+            raise forms.ValidationError(exc.detail, code=exc.code) from None
+        return user
+
+
+def _explain(exc: DomainError) -> str:
+    """A domain error as one admin message, with the field messages of invalid input."""
+    fields = exc.extra.get("fields") or {}
+    return " ".join([exc.detail, *(f"{field}: {' '.join(messages_)}"
+                                   for field, messages_ in fields.items())])
 
 
 def _intermediate_page(modeladmin, request, *, title, form, objects, action, submit):
@@ -53,7 +88,7 @@ class StateFilter(admin.SimpleListFilter):
 
 class VoteInline(admin.TabularInline):
     model = Vote
-    fields = ["voter", "choice", "weight", "reason", "created_at"]
+    fields = ["voter", "choice", "weight", "counted", "reason", "created_at"]
     readonly_fields = fields
     extra = 0
     max_num = 0
@@ -106,7 +141,7 @@ class ProposalAdmin(ServiceAdminMixin, ReadOnlyAdmin):
                 proposal_cancel(proposal=proposal, actor=request.user,
                                 reason=form.cleaned_data["reason"])
             except DomainError as exc:
-                self.message_user(request, f"#{proposal.pk}: {exc.detail}", messages.ERROR)
+                self.message_user(request, f"#{proposal.pk}: {_explain(exc)}", messages.ERROR)
             else:
                 self.message_user(request, f"#{proposal.pk} canceled.", messages.SUCCESS)
         return None
@@ -114,11 +149,12 @@ class ProposalAdmin(ServiceAdminMixin, ReadOnlyAdmin):
 
 @admin.register(Vote)
 class VoteAdmin(ReadOnlyAdmin):
-    list_display = ["proposal", "voter", "choice", "weight", "created_at"]
-    list_filter = ["choice"]
+    list_display = ["proposal", "voter", "choice", "weight", "counted", "created_at"]
+    list_filter = ["choice", "counted"]
     search_fields = ["voter__username", "proposal__title"]
     list_select_related = ["proposal", "voter"]
-    readonly_fields = ["proposal", "voter", "choice", "weight", "reason", "created_at"]
+    readonly_fields = ["proposal", "voter", "choice", "weight", "counted", "reason",
+                       "created_at"]
 
 
 @admin.register(VotingPowerCheckpoint)
@@ -138,7 +174,9 @@ class VotingPowerCheckpointAdmin(ServiceAdminMixin, ReadOnlyAdmin):
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
             kwargs["form"] = VotingPowerCheckpointAddForm
-        return super().get_form(request, obj, **kwargs)
+        form = super().get_form(request, obj, **kwargs)
+        form.actor = request.user  # a class made for this request by modelform_factory
+        return form
 
     def get_readonly_fields(self, request, obj=None):
         return self.readonly_fields if obj is not None else []
@@ -161,7 +199,7 @@ class VotingPowerCheckpointAdmin(ServiceAdminMixin, ReadOnlyAdmin):
                 voting_power_grant(user=user, power=form.cleaned_data["power"],
                                    actor=request.user, reason=form.cleaned_data["reason"])
             except DomainError as exc:
-                self.message_user(request, f"{user}: {exc.detail}", messages.ERROR)
+                self.message_user(request, f"{user}: {_explain(exc)}", messages.ERROR)
             else:
                 self.message_user(request, f"{user} now has {form.cleaned_data['power']} "
                                            "voting power.", messages.SUCCESS)

@@ -28,7 +28,9 @@ POWER_BACKDATE = timedelta(days=30)
 
 # username, password, role, starting balance, voting power
 DEMO_USERS = [
-    ("moderator", "moderator-demo-pass", "moderator", 1_000_000, 0),
+    # The moderator holds just enough power to put other owners' pending models to a vote:
+    # a proposal may name only a version its proposer may see.
+    ("moderator", "moderator-demo-pass", "moderator", 1_000_000, 1_000),
     ("alice", "alice-demo-pass", "token holder", 5_000_000, 60_000),
     ("bob", "bob-demo-pass", "token holder", 5_000_000, 40_000),
     ("carol", "carol-demo-pass", "registrant", 3_000_000, 0),
@@ -74,7 +76,7 @@ def seed_governance(users: dict) -> list[Proposal]:
         title__in=[ACTIVE_TITLE, PASSED_TITLE, FAILED_TITLE, EXECUTED_TITLE]).order_by("pk"))
     if existing:
         return existing
-    alice, bob = users["alice"], users["bob"]
+    alice, bob, moderator = users["alice"], users["bob"], users["moderator"]
     now = timezone.now()
     closed = timedelta(seconds=get_parameter("voting_period_seconds")) + timedelta(hours=2)
 
@@ -104,12 +106,13 @@ def seed_governance(users: dict) -> list[Proposal]:
         votes=[(bob, "for", ""), (alice, "against", "Spam registrations would double.")],
     )
     passed = past(
-        PASSED_TITLE, alice, type=ProposalType.MODEL_APPROVAL, ago=closed,
+        PASSED_TITLE, moderator, type=ProposalType.MODEL_APPROVAL, ago=closed,
         payload={"name": "summarizer-t5-small", "version": "1.0.0",
                  "reason": "Model card and license checked; summaries read well."},
         description="Voting has closed and it passed: anyone signed in can execute it.",
         votes=[(alice, "for", "Tried it on our news feed."), (bob, "abstain", "")],
     )
+    # alice owns resnet50-imagenet: she may propose it, but her own vote will not count.
     active = proposal_create(
         proposer=alice, type=ProposalType.MODEL_APPROVAL, title=ACTIVE_TITLE,
         description="The int8 build is 4x smaller with the same top-1 accuracy.",

@@ -2,10 +2,8 @@ from django import forms
 from django.conf import settings
 
 from fees_app.models import FeeSchedule, FeeType
+from governance_app.inputs import DEFAULT_STEP_SIZE, FEE_TERMS
 from governance_app.models import EmergencyAction, ProposalType, Vote
-from governance_app.payloads import DEFAULT_STEP_SIZE, FEE_TERMS, MAX_REASON_LENGTH
-from governance_app.selectors import approved_registrations, pending_registrations
-from governance_app.services import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH
 from models_app.models import Registration
 from registry_site.models import Scope
 from registry_site.parameters import PARAMETER_SPECS
@@ -30,121 +28,110 @@ class TokenForm(forms.Form):
 
 
 class VoteForm(forms.Form):
-    choice = forms.ChoiceField(choices=Vote.Choice.choices, widget=forms.RadioSelect)
-    reason = forms.CharField(
-        max_length=MAX_REASON_LENGTH, required=False,
-        widget=forms.Textarea(attrs={"rows": 2}), help_text="Optional; shown with your vote.",
-    )
+    """Collects a vote; the rules are VoteInput's, applied by vote_cast."""
+
+    choice = forms.CharField(required=False, widget=forms.RadioSelect(choices=Vote.Choice.choices))
+    reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                             help_text="Optional; shown with your vote.")
 
 
-class CancelForm(forms.Form):
-    reason = forms.CharField(max_length=MAX_REASON_LENGTH, required=False,
-                             widget=forms.Textarea(attrs={"rows": 2}))
+class IntegerText(forms.CharField):
+    """Text that becomes an int when it is one; anything else goes on as typed, so the
+    service's input rules (not the form) report it, together with every other error."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value == "":
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            return value
+
+
+def add_service_errors(form, exc) -> None:
+    """Put an InvalidInput's fields on the form's fields (``payload.x`` on ``x``)."""
+    for key, messages in exc.extra.get("fields", {}).items():
+        field = key.removeprefix("payload.")
+        for message in messages:
+            form.add_error(field if field in form.fields else None, message)
 
 
 class ProposalForm(forms.Form):
     """Fields every proposal has; each subclass adds its type's payload fields.
 
-    The form only collects input: ``payload()`` maps its fields to the service's payload and
-    ``add_service_errors`` puts the service's verdict back on the right fields.
+    The form only collects and parses input (integers from text); every rule is in
+    governance_app.inputs, applied by proposal_create, so the page reports the same errors
+    as the API, all at once.
     """
 
     proposal_type: str
-    title = forms.CharField(max_length=MAX_TITLE_LENGTH)
-    description = forms.CharField(
-        max_length=MAX_DESCRIPTION_LENGTH, required=False,
-        widget=forms.Textarea(attrs={"rows": 5}), help_text="Context for the voters.",
-    )
+    title = forms.CharField(required=False)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 5}),
+                                  help_text="Context for the voters.")
     reason = forms.CharField(
-        max_length=MAX_REASON_LENGTH, widget=forms.Textarea(attrs={"rows": 2}),
+        required=False, widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Recorded in the history of the change when the proposal is executed.",
     )
-    # Payload fields that the form shows as one field (e.g. name + version as a registration).
-    payload_field_map: dict[str, str] = {}
+    payload_fields: list[str] = []
+    # The status the search lists versions in (model proposals only).
+    search_status: str | None = None
 
-    def add_service_errors(self, exc) -> None:
-        for key, messages in exc.extra.get("fields", {}).items():
-            field = key.removeprefix("payload.")
-            field = self.payload_field_map.get(field, field)
-            for message in messages:
-                self.add_error(field if field in self.fields else None, message)
+    def payload(self) -> dict:
+        data = {field: self.cleaned_data[field] for field in self.payload_fields}
+        return {key: value for key, value in data.items() if value not in (None, "")} | {
+            "reason": self.cleaned_data["reason"]}
 
 
 class ModelApprovalForm(ProposalForm):
     proposal_type = ProposalType.MODEL_APPROVAL
-    registration = forms.ModelChoiceField(
-        queryset=Registration.objects.none(), empty_label="Choose a pending model version",
-        help_text="Executing the proposal approves this version.",
-    )
-    field_order = ["registration", "title", "description", "reason"]
-    payload_field_map = {"name": "registration", "version": "registration"}
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["registration"].queryset = pending_registrations()
-
-    def payload(self) -> dict:
-        registration = self.cleaned_data["registration"]
-        return {"name": registration.name, "version": registration.version,
-                "reason": self.cleaned_data["reason"]}
+    name = forms.CharField(required=False, help_text="A pending model version you may see: "
+                           "your own, or any for a moderator. Search for it above.")
+    version = forms.CharField(required=False, help_text="Executing the proposal approves "
+                                                        "this version.")
+    field_order = ["name", "version", "title", "description", "reason"]
+    payload_fields = ["name", "version"]
+    search_status = Registration.Status.PENDING
 
 
 class FeeChangeForm(ProposalForm):
     proposal_type = ProposalType.FEE_CHANGE
-    fee_type = forms.ChoiceField(choices=FeeType.choices)
-    method = forms.ChoiceField(choices=FeeSchedule.Method.choices)
-    base_fee = forms.IntegerField(min_value=0)
-    unit_fee = forms.IntegerField(min_value=0)
-    min_fee = forms.IntegerField(min_value=0)
-    max_fee = forms.IntegerField(min_value=0)
-    step_size = forms.IntegerField(min_value=1, initial=DEFAULT_STEP_SIZE, required=False,
+    fee_type = forms.CharField(required=False, widget=forms.Select(choices=FeeType.choices))
+    method = forms.CharField(required=False,
+                             widget=forms.Select(choices=FeeSchedule.Method.choices))
+    base_fee = IntegerText(required=False)
+    unit_fee = IntegerText(required=False)
+    min_fee = IntegerText(required=False)
+    max_fee = IntegerText(required=False)
+    step_size = IntegerText(initial=DEFAULT_STEP_SIZE, required=False,
                                    help_text="Units per step (the step method only; "
                                              f"{DEFAULT_STEP_SIZE} when left empty).")
     field_order = ["fee_type", "method", "base_fee", "unit_fee", "min_fee", "max_fee",
                    "step_size", "title", "description", "reason"]
-
-    def payload(self) -> dict:
-        return {field: self.cleaned_data[field] for field in
-                ["fee_type", *FEE_TERMS, "reason"]}
+    payload_fields = ["fee_type", *FEE_TERMS]
 
 
 class ParameterChangeForm(ProposalForm):
     proposal_type = ProposalType.PARAMETER_CHANGE
-    parameter = forms.ChoiceField(choices=[
+    parameter = forms.CharField(required=False, widget=forms.Select(choices=[
         (spec.name, f"{spec.name} ({spec.minimum:,} to {spec.maximum:,})")
         for spec in PARAMETER_SPECS.values()
-    ])
-    value = forms.IntegerField()
+    ]))
+    value = IntegerText(required=False)
     field_order = ["parameter", "value", "title", "description", "reason"]
-
-    def payload(self) -> dict:
-        return {field: self.cleaned_data[field] for field in ["parameter", "value", "reason"]}
+    payload_fields = ["parameter", "value"]
 
 
 class EmergencyForm(ProposalForm):
     proposal_type = ProposalType.EMERGENCY
-    action = forms.ChoiceField(choices=EmergencyAction.choices)
-    registration = forms.ModelChoiceField(
-        queryset=Registration.objects.none(), required=False,
-        empty_label="(none: pausing or resuming registrations)",
-        help_text="The approved model version to suspend (suspend_model only).",
-    )
-    field_order = ["action", "registration", "title", "description", "reason"]
-    payload_field_map = {"name": "registration", "version": "registration"}
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["registration"].queryset = approved_registrations()
-
-    def payload(self) -> dict:
-        payload = {"action": self.cleaned_data["action"], "reason": self.cleaned_data["reason"]}
-        registration = self.cleaned_data.get("registration")
-        if registration is not None:
-            payload.update(name=registration.name, version=registration.version)
-        elif payload["action"] == EmergencyAction.SUSPEND_MODEL:
-            # Let the service name the missing fields, mapped back onto "registration".
-            payload.update(name="", version="")
-        return payload
+    action = forms.CharField(required=False,
+                             widget=forms.Select(choices=EmergencyAction.choices))
+    name = forms.CharField(required=False, help_text="suspend_model only: the approved model "
+                                                     "to suspend. Search for it above.")
+    version = forms.CharField(required=False, help_text="suspend_model only.")
+    field_order = ["action", "name", "version", "title", "description", "reason"]
+    payload_fields = ["action", "name", "version"]
+    search_status = Registration.Status.APPROVED
 
 
 PROPOSAL_FORMS = {form.proposal_type: form for form in

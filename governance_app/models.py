@@ -192,6 +192,9 @@ class Vote(models.Model):
     )
     choice = models.CharField(max_length=7, choices=Choice.choices)
     weight = models.BigIntegerField()
+    # False for the owner of the model the proposal is about (SPEC 10.2): the vote and its
+    # weight are recorded and shown, but the tally and the quorum leave it out.
+    counted = models.BooleanField(default=True)
     reason = models.TextField(blank=True, max_length=2000)
     created_at = models.DateTimeField(default=timezone.now)
 

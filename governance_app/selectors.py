@@ -1,9 +1,16 @@
-"""Reads: voting power at a moment in time, and who may vote on or cancel a proposal."""
+"""Reads: voting power at a moment in time, who may vote on or cancel a proposal, and the
+model version a proposal is about."""
 
-from django.db.models import OuterRef, Prefetch, Subquery, Sum
+from urllib.parse import quote
+
+from django.db import connection
+from django.db.models import Exists, OuterRef, Prefetch, Q, Subquery, Sum
+from django.db.models.fields.json import KT
+from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from fees_app.models import FeeSchedule
+from governance_app.inputs import subject_status
 from governance_app.models import (
     Proposal,
     ProposalState,
@@ -35,10 +42,21 @@ def total_voting_power_at(when) -> int:
         VotingPowerCheckpoint.objects.filter(user=OuterRef("user"), effective_from__lte=when)
         .order_by("-effective_from", "-id").values("pk")[:1]
     )
-    return (
-        VotingPowerCheckpoint.objects.filter(pk=Subquery(latest))
-        .aggregate(total=Sum("power"))["total"] or 0
-    )
+    current = VotingPowerCheckpoint.objects.filter(pk=Subquery(latest))
+    if connection.vendor == "sqlite":
+        # SQLite's SUM fails beyond 64 bits; the callers refuse such a total with a clear
+        # error, so add in Python on the development database. PostgreSQL sums bigint exactly
+        # as numeric.
+        return sum(current.values_list("power", flat=True).iterator())
+    return current.aggregate(total=Sum("power"))["total"] or 0
+
+
+def grant_refusal(*, user, actor):
+    """Why ``actor`` may not grant voting power to ``user``, or None (SPEC 10.2)."""
+    if actor is not None and actor.pk == user.pk:
+        return Forbidden("Nobody may grant voting power to themselves; another moderator or "
+                         "an operator must do it.", code="self_grant")
+    return None
 
 
 def vote_refusal(*, proposal, voter, state: str, weight: int, has_voted: bool):
@@ -82,28 +100,118 @@ def cancel_refusal(*, proposal, user, state: str, others_voted: bool):
     return None
 
 
-def pending_registrations():
-    """Registrations a model_approval proposal may name."""
-    return Registration.objects.filter(status=Registration.Status.PENDING).order_by(
-        "name", "version"
-    )
+# How many versions the new-proposal page lists for a search: a bounded list, never all.
+SUBJECT_SEARCH_LIMIT = 20
+MODEL_SUBJECT_TYPES = [ProposalType.MODEL_APPROVAL, ProposalType.EMERGENCY]
 
 
-def approved_registrations():
-    """Registrations an emergency suspend_model proposal may name."""
-    return Registration.objects.filter(status=Registration.Status.APPROVED).order_by(
-        "name", "version"
-    )
+def _with_subject(queryset):
+    """Annotate the model version a proposal's payload names (empty when it names none)."""
+    return queryset.annotate(subject_name=KT("payload__name"),
+                             subject_version=KT("payload__version"))
+
+
+def _about(name, version) -> Q:
+    """Proposals whose payload names this model version (values or outer references).
+
+    Plain text comparisons of the payload's keys: a JSON lookup would encode the right-hand
+    side as JSON, which a column reference is not.
+    """
+    return Q(Exact(KT("payload__name"), name), Exact(KT("payload__version"), version),
+             type__in=MODEL_SUBJECT_TYPES)
+
+
+def open_subject_visibility(user) -> Q:
+    """Versions under an active proposal: visible, read-only, to every signed-in user
+    (SPEC 10.2), so that voters can open what they vote on. Registered with models_app."""
+    now = timezone.now()
+    # voting_ends_at > now repeats part of the active state so that the index narrows the
+    # proposals; the subquery is uncorrelated, so a catalog page evaluates it once.
+    active = Proposal.objects.in_state(ProposalState.ACTIVE, now).filter(
+        _about(OuterRef("name"), OuterRef("version")), voting_ends_at__gt=now)
+    return Q(pk__in=Registration.objects.filter(Exists(active)).values("pk"))
+
+
+def subject_choices(*, user, status: str, search: str = "") -> list[Registration]:
+    """At most SUBJECT_SEARCH_LIMIT versions in ``status`` that ``user`` may see whose name
+    contains ``search``: the new-proposal page's search, bounded and visibility-checked."""
+    queryset = Registration.objects.visible_to(user).filter(status=status)
+    search = search.strip()
+    if search:
+        queryset = queryset.filter(name__icontains=search)
+    return list(queryset.order_by("name", "version").only("name", "version", "status")
+                [:SUBJECT_SEARCH_LIMIT])
+
+
+def open_duplicate(*, type: str, payload: dict):
+    """An active or passed proposal about the same model version, or None."""
+    if subject_status(type, payload) is None:
+        return None
+    same = Proposal.objects.with_state().filter(
+        _about(payload["name"], payload["version"]), type=type,
+        state__in=[ProposalState.ACTIVE, ProposalState.PASSED])
+    if type == ProposalType.EMERGENCY:
+        same = same.filter(payload__action=payload["action"])
+    return same.order_by("pk").first()
+
+
+def subject_owner_id(proposal) -> int | None:
+    """The owner of the model version the proposal is about, or None."""
+    payload = proposal.payload
+    if subject_status(proposal.type, payload) is None:
+        return None
+    return (Registration.objects.filter(name=payload["name"], version=payload["version"])
+            .values_list("owner_id", flat=True).first())
 
 
 def proposals_for(user, now=None):
     """Proposals with their state as of ``now`` and, for a signed-in user, ``my_votes``."""
-    queryset = Proposal.objects.with_state(now).select_related("proposer")
+    subject = Registration.objects.filter(name=OuterRef("subject_name"),
+                                          version=OuterRef("subject_version"))
+    queryset = (
+        _with_subject(Proposal.objects.with_state(now)).select_related("proposer")
+        .annotate(subject_owner=Subquery(subject.values("owner__username")[:1]),
+                  subject_current_status=Subquery(subject.values("status")[:1]))
+    )
     if user.is_authenticated:
         queryset = queryset.prefetch_related(
             Prefetch("votes", queryset=Vote.objects.filter(voter=user), to_attr="my_votes")
         )
     return queryset
+
+
+def proposal_subject(proposal) -> dict | None:
+    """The model version a proposal from ``proposals_for`` is about, as it is now."""
+    expected = subject_status(proposal.type, proposal.payload)
+    if expected is None:
+        return None
+    name, version = proposal.payload["name"], proposal.payload["version"]
+    return {
+        "name": name, "version": version, "owner": proposal.subject_owner,
+        "status": proposal.subject_current_status, "expected_status": expected,
+        # The exact version the proposal names, not the model's newest.
+        "url": f"/models/{quote(name, safe='')}/?version={quote(version, safe='')}",
+    }
+
+
+def proposal_warnings(proposal) -> list[dict]:
+    """What voters must know: the owner's vote does not count; the target has changed."""
+    subject = proposal_subject(proposal)
+    if subject is None:
+        return []
+    label = f"{subject['name']} {subject['version']}"
+    warnings = []
+    if subject["owner"]:
+        warnings.append({"code": "owner_vote_excluded", "detail": (
+            f"{subject['owner']} owns {label}: the owner's vote does not count toward the "
+            "tally or the quorum.")})
+    open_states = {ProposalState.ACTIVE, ProposalState.PASSED}
+    if proposal.state in open_states and subject["status"] != subject["expected_status"]:
+        now = f"it is {subject['status']}" if subject["status"] else "it no longer exists"
+        warnings.append({"code": "target_changed", "detail": (
+            f"{label} is no longer {subject['expected_status']} ({now}): executing this "
+            "proposal will be refused.")})
+    return warnings
 
 
 def payload_details(proposal) -> dict:

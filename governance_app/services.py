@@ -2,12 +2,20 @@
 
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from fees_app.models import FeeType
 from fees_app.services import fee_charge, schedule_install
+from governance_app.inputs import (
+    SUBJECT_STATUS,
+    CancelInput,
+    GrantInput,
+    ProposalCreateInput,
+    VoteInput,
+    validate_input,
+)
 from governance_app.models import (
     EmergencyAction,
     Proposal,
@@ -16,9 +24,11 @@ from governance_app.models import (
     Vote,
     VotingPowerCheckpoint,
 )
-from governance_app.payloads import MAX_REASON_LENGTH, clean_payload
 from governance_app.selectors import (
     cancel_refusal,
+    grant_refusal,
+    open_duplicate,
+    subject_owner_id,
     total_voting_power_at,
     vote_refusal,
     voting_power_at,
@@ -26,14 +36,12 @@ from governance_app.selectors import (
 from models_app.models import Registration, Source
 from models_app.services import registration_transition
 from registry_site.audit import audit_record
-from registry_site.errors import Conflict, DomainError, Forbidden, InvalidInput
+from registry_site.errors import Conflict, DomainError, Forbidden
 from registry_site.parameters import get_parameter
 from registry_site.services import parameter_set
 
-MAX_VOTING_POWER = 10**15
-MAX_GRANT_REASON_LENGTH = VotingPowerCheckpoint._meta.get_field("reason").max_length
-MAX_TITLE_LENGTH = 200
-MAX_DESCRIPTION_LENGTH = 10_000
+# Snapshot totals, quorums and tallies are 64-bit columns.
+MAX_TOTAL_VOTING_POWER = 2**63 - 1
 # A passed proposal always gets at least this long to be executed, even if the execution
 # period parameter has been set shorter than the voting period.
 MIN_EXECUTION_WINDOW = timedelta(hours=1)
@@ -42,21 +50,68 @@ TALLY_FIELDS = {
     Vote.Choice.AGAINST: "votes_against",
     Vote.Choice.ABSTAIN: "votes_abstain",
 }
+# pg_advisory_xact_lock key shared by grants and proposal creation (any fixed 64-bit number).
+SNAPSHOT_LOCK_KEY = 0x676F765F736E6170
+
+
+def _snapshot_lock() -> None:
+    """Serialize grants and proposal creation until the current transaction ends.
+
+    A proposal's snapshot must see every checkpoint effective at or before it. Without this
+    lock a grant whose ``effective_from`` was read before the proposal's clock but which
+    committed after the proposal summed the total would count in votes but not in the total
+    (a vote of 1,000,000 on a total of 1,000). Both writers read the clock after taking it.
+    On SQLite, IMMEDIATE transactions already serialize writers.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SNAPSHOT_LOCK_KEY])
+
+
+def _newest_snapshot():
+    return Proposal.objects.order_by("-created_at").values_list("created_at", flat=True).first()
+
+
+def voting_power_grant_check(*, user, actor, power=None) -> None:
+    """Refuse (and audit) a grant ``actor`` may not make; the admin's form calls it too."""
+    refusal = grant_refusal(user=user, actor=actor)
+    if refusal is not None:
+        audit_record(action="voting_power.grant_refused", actor=actor, target=user,
+                     details={"user": user.get_username(), "power": power,
+                              "code": refusal.code})
+        raise refusal
 
 
 def voting_power_grant(*, user, power: int, actor=None, reason: str = "",
                        effective_from=None) -> VotingPowerCheckpoint:
-    """Set a user's voting power from now on (a new checkpoint; earlier ones stay)."""
-    if isinstance(power, bool) or not isinstance(power, int) or not 0 <= power <= MAX_VOTING_POWER:
-        raise InvalidInput({"power": f"Must be an integer between 0 and {MAX_VOTING_POWER}."})
-    reason = (reason or "").strip()
-    if len(reason) > MAX_GRANT_REASON_LENGTH:
-        raise InvalidInput({"reason": f"Must be at most {MAX_GRANT_REASON_LENGTH} characters."})
+    """Set a user's voting power from now on (a new checkpoint; earlier ones stay).
+
+    ``actor`` is who grants; None only for the registry itself (the demo seed). Nobody
+    grants power to themselves: refused with 403 ``self_grant``, audited, nothing written.
+    A backdated ``effective_from`` may not reach back to a proposal's snapshot, which would
+    change the weight of votes already counted.
+    """
+    voting_power_grant_check(user=user, actor=actor, power=power)
+    data = validate_input(GrantInput, {"power": power, "reason": reason})
+    power, reason = data["power"], data["reason"]
     with transaction.atomic():
-        previous = voting_power_at(user)
+        _snapshot_lock()
+        now = timezone.now()
+        newest = _newest_snapshot()
+        if effective_from is None:
+            # Strictly after every snapshot, even with a clock behind another worker's.
+            effective_from = max(now, newest + timedelta(microseconds=1)) if newest else now
+        elif newest is not None and effective_from <= newest:
+            raise Conflict("Power cannot take effect at or before an existing proposal's "
+                           f"snapshot ({newest:%Y-%m-%d %H:%M:%S} UTC).", code="snapshot_taken")
+        previous = voting_power_at(user, effective_from)
+        total = total_voting_power_at(effective_from) - previous + power
+        if total > MAX_TOTAL_VOTING_POWER:
+            raise Conflict(f"The total voting power would exceed {MAX_TOTAL_VOTING_POWER:,}.",
+                           code="voting_power_overflow")
         checkpoint = VotingPowerCheckpoint.objects.create(
-            user=user, power=power, effective_from=effective_from or timezone.now(),
-            granted_by=actor, reason=reason,
+            user=user, power=power, effective_from=effective_from, granted_by=actor,
+            reason=reason,
         )
         audit_record(action="voting_power.granted", actor=actor, target=checkpoint,
                      details={"user": user.get_username(), "previous": previous,
@@ -64,83 +119,103 @@ def voting_power_grant(*, user, power: int, actor=None, reason: str = "",
     return checkpoint
 
 
-def proposal_create(*, proposer, type: str, title: str, payload: dict, description: str = "",
+def proposal_create(*, proposer, type=None, title=None, payload=None, description="",
                     now: datetime | None = None) -> Proposal:
     """Create a proposal and charge the proposal fee, all or nothing.
 
-    Checks, in order: the input (400), the proposer's current voting power against
-    ``min_voting_power`` (403), the proposal fee (402). The snapshot, voting end, execution
-    deadline and quorum are copied now, so later parameter changes never alter it.
-    ``now`` is the clock; request handlers never pass it (the demo seeds past proposals).
+    Checks, in order: the proposer's current voting power against ``min_voting_power``
+    (403), so that nothing about the payload answers a user who may not propose; the input
+    (400, every field at once, model versions only among those the proposer may see); an
+    open proposal about the same version (409); the proposal fee (402). The snapshot, voting
+    end, execution deadline and quorum are copied now, so later parameter changes never
+    alter it. ``now`` is the clock; request handlers never pass it (the demo seeds past
+    proposals).
     """
-    now = now or timezone.now()
-    errors = {}
-    title = (title or "").strip()
-    if not title:
-        errors["title"] = "This field is required."
-    elif len(title) > MAX_TITLE_LENGTH:
-        errors["title"] = f"Must be at most {MAX_TITLE_LENGTH} characters."
-    description = (description or "").strip()
-    if len(description) > MAX_DESCRIPTION_LENGTH:
-        errors["description"] = f"Must be at most {MAX_DESCRIPTION_LENGTH} characters."
-    try:
-        payload = clean_payload(type, payload)
-    except InvalidInput as exc:
-        errors.update(exc.extra["fields"])
-    if errors:
-        raise InvalidInput(errors)
-
-    power = voting_power_at(proposer, now)
-    required = get_parameter("min_voting_power")
-    if power < required:
-        raise Forbidden(
-            f"Creating a proposal needs voting power of at least {required}; you have {power}.",
-            code="insufficient_voting_power", voting_power=power, required=required,
-        )
-    voting_ends_at = now + timedelta(seconds=get_parameter("voting_period_seconds"))
-    execution_deadline = max(
-        now + timedelta(seconds=get_parameter("execution_period_seconds")),
-        voting_ends_at + MIN_EXECUTION_WINDOW,
-    )
-    quorum_bps = get_parameter("quorum_bps")
     with transaction.atomic():
+        _snapshot_lock()
+        now = now or timezone.now()
+        power = voting_power_at(proposer, now)
+        required = get_parameter("min_voting_power")
+        if power < required:
+            raise Forbidden(
+                f"Creating a proposal needs voting power of at least {required}; you have "
+                f"{power}.", code="insufficient_voting_power", voting_power=power,
+                required=required,
+            )
+        data = validate_input(ProposalCreateInput, {
+            "type": type, "title": title, "description": description, "payload": payload,
+        }, proposer=proposer)
+        type, payload = data["type"], data["payload"]
+        duplicate = open_duplicate(type=type, payload=payload)
+        if duplicate is not None:
+            raise Conflict(f"Proposal #{duplicate.pk} about {payload['name']} "
+                           f"{payload['version']} is still open.", code="duplicate_proposal",
+                           proposal_id=duplicate.pk)
         total = total_voting_power_at(now)
+        if total > MAX_TOTAL_VOTING_POWER:
+            raise Conflict(f"The total voting power ({total:,}) exceeds {MAX_TOTAL_VOTING_POWER:,}"
+                           "; no snapshot can hold it.", code="voting_power_overflow")
+        voting_ends_at = now + timedelta(seconds=get_parameter("voting_period_seconds"))
+        execution_deadline = max(
+            now + timedelta(seconds=get_parameter("execution_period_seconds")),
+            voting_ends_at + MIN_EXECUTION_WINDOW,
+        )
         proposal = Proposal.objects.create(
-            type=type, title=title, description=description, payload=payload,
+            type=type, title=data["title"], description=data["description"], payload=payload,
             proposer=proposer, created_at=now, voting_ends_at=voting_ends_at,
             execution_deadline=execution_deadline, total_power_at_snapshot=total,
             # ceil(quorum_bps * total / 10,000) in integers; total >= the proposer's power >= 1.
-            quorum=-(-quorum_bps * total // 10_000),
+            quorum=-(-get_parameter("quorum_bps") * total // 10_000),
         )
         fee = fee_charge(user=proposer, fee_type=FeeType.PROPOSAL, units=1)
         audit_record(
             action="proposal.created", actor=proposer, target=proposal,
-            details={"type": type, "title": title, "payload": payload, "fee": fee.amount,
-                     "quorum": proposal.quorum, "total_power": total,
+            details={"type": type, "title": data["title"], "payload": payload,
+                     "fee": fee.amount, "quorum": proposal.quorum, "total_power": total,
                      "voting_ends_at": voting_ends_at, "execution_deadline": execution_deadline},
         )
     return proposal
 
 
-def _lock(proposal_id: int, now: datetime) -> Proposal:
+def _lock(proposal_id: int, now: datetime | None) -> Proposal:
     """Lock the proposal row, then read it with its state as of ``now``.
 
     Two statements on purpose: the lock waits for any concurrent vote, execution or cancel
-    to commit, and the second read then sees that committed row.
+    to commit, and the second read then sees that committed row. The clock is read after
+    the lock (unless the caller fixed it): a request that waited for the lock past the
+    voting end must see the proposal closed.
     """
     Proposal.objects.select_for_update().filter(pk=proposal_id).values_list("pk").get()
-    return Proposal.objects.with_state(now).get(pk=proposal_id)
-
-
-def vote_cast(*, proposal: Proposal, voter, choice: str, reason: str = "",
-              now: datetime | None = None) -> Vote:
-    """Cast ``voter``'s one vote, weighted by their power at the proposal's snapshot."""
-    if choice not in TALLY_FIELDS:
-        raise InvalidInput({"choice": f"Must be one of {', '.join(TALLY_FIELDS)}."})
-    reason = (reason or "").strip()
-    if len(reason) > MAX_REASON_LENGTH:
-        raise InvalidInput({"reason": f"Must be at most {MAX_REASON_LENGTH} characters."})
     now = now or timezone.now()
+    locked = Proposal.objects.with_state(now).get(pk=proposal_id)
+    locked.locked_at = now
+    return locked
+
+
+def _is_unique_violation(exc: IntegrityError, constraint) -> bool:
+    """Whether ``exc`` is ``constraint`` (a UniqueConstraint) failing, and not another rule."""
+    cause = exc.__cause__
+    diag = getattr(cause, "diag", None)
+    if diag is not None:
+        return diag.constraint_name == constraint.name
+    # SQLite names the columns: "UNIQUE constraint failed: table.a, table.b".
+    table = Vote._meta.db_table
+    columns = ", ".join(f"{table}.{Vote._meta.get_field(f).column}" for f in constraint.fields)
+    return str(cause or exc) == f"UNIQUE constraint failed: {columns}"
+
+
+VOTE_UNIQUE = next(c for c in Vote._meta.constraints if c.name == "vote_one_per_voter")
+
+
+def vote_cast(*, proposal: Proposal, voter, choice=None, reason="",
+              now: datetime | None = None) -> Vote:
+    """Cast ``voter``'s one vote, weighted by their power at the proposal's snapshot.
+
+    The owner of the model the proposal is about votes like anyone, but their vote is
+    stored with ``counted`` False and moves neither the tally nor the quorum.
+    """
+    data = validate_input(VoteInput, {"choice": choice, "reason": reason})
+    choice, reason = data["choice"], data["reason"]
     with transaction.atomic():
         # The row lock serializes votes on one proposal: the state check, the one-vote check
         # and the tally update see every earlier vote.
@@ -151,18 +226,25 @@ def vote_cast(*, proposal: Proposal, voter, choice: str, reason: str = "",
                                has_voted=has_voted)
         if refusal is not None:
             raise refusal
+        counted = subject_owner_id(locked) != voter.pk
         try:
             with transaction.atomic():
                 vote = Vote.objects.create(proposal=locked, voter=voter, choice=choice,
-                                           weight=weight, reason=reason, created_at=now)
-        except IntegrityError:
-            # The unique constraint is the last word should any path skip the lock.
+                                           weight=weight, counted=counted, reason=reason,
+                                           created_at=locked.locked_at)
+        except IntegrityError as exc:
+            # The unique constraint is the last word should any path skip the lock; any
+            # other integrity error is a bug and is not dressed up as a second vote.
+            if not _is_unique_violation(exc, VOTE_UNIQUE):
+                raise
             raise Conflict("You have already voted on this proposal.",
                            code="already_voted") from None
-        field = TALLY_FIELDS[choice]
-        Proposal.objects.filter(pk=locked.pk).update(**{field: F(field) + weight})
+        if counted:
+            field = TALLY_FIELDS[choice]
+            Proposal.objects.filter(pk=locked.pk).update(**{field: F(field) + weight})
         audit_record(action="proposal.voted", actor=voter, target=locked,
-                     details={"choice": choice, "weight": weight, "reason": reason})
+                     details={"choice": choice, "weight": weight, "counted": counted,
+                              "reason": reason})
     return vote
 
 
@@ -195,7 +277,7 @@ def _apply_effect(proposal: Proposal) -> dict:
     payload = proposal.payload
     reason = f"Proposal #{proposal.pk}: {payload['reason']}"
     if proposal.type == ProposalType.MODEL_APPROVAL:
-        registration = _registration_for(payload, expected=Registration.Status.PENDING)
+        registration = _registration_for(payload, expected=SUBJECT_STATUS[proposal.type])
         registration_transition(
             registration=registration, to_status=Registration.Status.APPROVED, actor=None,
             source=Source.GOVERNANCE, reason=reason, proposal_id=proposal.pk,
@@ -215,7 +297,7 @@ def _apply_effect(proposal: Proposal) -> dict:
         return {"parameter": payload["parameter"], "value": payload["value"]}
     action = payload["action"]
     if action == EmergencyAction.SUSPEND_MODEL:
-        registration = _registration_for(payload, expected=Registration.Status.APPROVED)
+        registration = _registration_for(payload, expected=SUBJECT_STATUS[action])
         registration_transition(
             registration=registration, to_status=Registration.Status.SUSPENDED, actor=None,
             source=Source.GOVERNANCE, reason=reason, proposal_id=proposal.pk,
@@ -232,11 +314,10 @@ def proposal_execute(*, proposal: Proposal, actor) -> Proposal:
     If the effect is no longer possible the whole transaction rolls back and Conflict says
     why; the proposal stays passed and nothing else changes.
     """
-    now = timezone.now()
     with transaction.atomic():
         # The row lock makes execution exactly-once: a concurrent executor waits here and then
         # sees the proposal executed.
-        locked = _lock(proposal.pk, now)
+        locked = _lock(proposal.pk, None)
         if locked.state != ProposalState.PASSED:
             raise Conflict(
                 f"Proposal #{locked.pk} is {locked.state}; only a passed proposal can be "
@@ -250,7 +331,7 @@ def proposal_execute(*, proposal: Proposal, actor) -> Proposal:
         except DomainError as exc:
             raise Conflict(f"The proposal's effect is no longer possible: {exc.detail}",
                            code="effect_impossible") from exc
-        locked.executed_at = now
+        locked.executed_at = locked.locked_at
         locked.executed_by = actor
         locked.execution_result = result
         locked.save(update_fields=["executed_at", "executed_by", "execution_result"])
@@ -260,20 +341,17 @@ def proposal_execute(*, proposal: Proposal, actor) -> Proposal:
     return locked
 
 
-def proposal_cancel(*, proposal: Proposal, actor, reason: str = "") -> Proposal:
+def proposal_cancel(*, proposal: Proposal, actor, reason="") -> Proposal:
     """Cancel: the proposer while no one else has voted, a moderator until execution."""
-    reason = (reason or "").strip()
-    if len(reason) > MAX_REASON_LENGTH:
-        raise InvalidInput({"reason": f"Must be at most {MAX_REASON_LENGTH} characters."})
-    now = timezone.now()
+    reason = validate_input(CancelInput, {"reason": reason})["reason"]
     with transaction.atomic():
-        locked = _lock(proposal.pk, now)
+        locked = _lock(proposal.pk, None)
         others_voted = Vote.objects.filter(proposal=locked).exclude(voter=actor).exists()
         refusal = cancel_refusal(proposal=locked, user=actor, state=locked.state,
                                  others_voted=others_voted)
         if refusal is not None:
             raise refusal
-        locked.canceled_at = now
+        locked.canceled_at = locked.locked_at
         locked.canceled_by = actor
         locked.cancel_reason = reason
         locked.save(update_fields=["canceled_at", "canceled_by", "cancel_reason"])

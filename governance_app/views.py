@@ -12,13 +12,21 @@ from django.views.decorators.http import require_POST
 from fees_app.models import FeeType, LedgerEntry
 from fees_app.services import account_for, fee_quote
 from governance_app.filtersets import ProposalFilterSet
-from governance_app.forms import PROPOSAL_FORMS, CancelForm, TokenForm, VoteForm
+from governance_app.forms import (
+    PROPOSAL_FORMS,
+    TokenForm,
+    VoteForm,
+    add_service_errors,
+)
 from governance_app.models import Proposal, ProposalState, ProposalType, Vote
-from governance_app.payloads import MAX_REASON_LENGTH
 from governance_app.selectors import (
+    SUBJECT_SEARCH_LIMIT,
     cancel_refusal,
     payload_details,
+    proposal_subject,
+    proposal_warnings,
     proposals_for,
+    subject_choices,
     vote_refusal,
     voting_power_at,
 )
@@ -109,7 +117,11 @@ def proposal_list(request):
 
 @login_required
 def proposal_new(request):
-    """Step one: choose a type; step two: that type's form."""
+    """Step one: choose a type; step two: that type's form.
+
+    Model proposals name a version by name and version, found with a search that lists at
+    most SUBJECT_SEARCH_LIMIT versions the user may see (never a list of every version).
+    """
     proposal_type = request.POST.get("type") or request.GET.get("type")
     form_class = PROPOSAL_FORMS.get(proposal_type)
     _, fee = fee_quote(fee_type=FeeType.PROPOSAL, units=1)
@@ -124,7 +136,9 @@ def proposal_new(request):
     }
     if form_class is None:
         return render(request, "governance_app/proposal_choose.html", context)
-    form = form_class(request.POST or None)
+    initial = {field: request.GET[field] for field in ("name", "version")
+               if field in request.GET}
+    form = form_class(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             proposal = proposal_create(
@@ -133,7 +147,7 @@ def proposal_new(request):
                 description=form.cleaned_data["description"], payload=form.payload(),
             )
         except InvalidInput as exc:
-            form.add_service_errors(exc)
+            add_service_errors(form, exc)
         except DomainError as exc:
             audit_web_refusal(request, exc)
             form.add_error(None, exc.detail)
@@ -141,8 +155,12 @@ def proposal_new(request):
             messages.success(request, f"Proposal #{proposal.pk} created; voting is open until "
                                       f"{proposal.voting_ends_at:%Y-%m-%d %H:%M} UTC.")
             return redirect("proposal-detail", pk=proposal.pk)
+    search = request.GET.get("q", "").replace("\x00", "")[:100]
     context.update(form=form, proposal_type=form.proposal_type,
-                   type_label=ProposalType(form.proposal_type).label)
+                   type_label=ProposalType(form.proposal_type).label, search=search,
+                   search_limit=SUBJECT_SEARCH_LIMIT, search_status=form.search_status,
+                   choices=subject_choices(user=request.user, status=form.search_status,
+                                           search=search) if form.search_status else [])
     return render(request, "governance_app/proposal_new.html", context)
 
 
@@ -150,8 +168,7 @@ def proposal_detail(request, pk: int):
     """The proposal: payload, tallies, quorum, time left, and the vote form (POST votes)."""
     now = timezone.now()
     proposal = get_object_or_404(
-        Proposal.objects.with_state(now).select_related("proposer", "executed_by", "canceled_by"),
-        pk=pk,
+        proposals_for(request.user, now).select_related("executed_by", "canceled_by"), pk=pk,
     )
     user = request.user
     vote_form = VoteForm(request.POST or None)
@@ -162,18 +179,18 @@ def proposal_detail(request, pk: int):
             try:
                 vote = vote_cast(proposal=proposal, voter=user, **vote_form.cleaned_data)
             except InvalidInput as exc:
-                for field, errors in exc.extra["fields"].items():
-                    for error in errors:
-                        vote_form.add_error(field if field in vote_form.fields else None, error)
+                add_service_errors(vote_form, exc)
             except DomainError as exc:
                 audit_web_refusal(request, exc)
                 messages.error(request, exc.detail)
                 return redirect("proposal-detail", pk=proposal.pk)
             else:
+                note = "" if vote.counted else " It does not count: you own the model."
                 messages.success(request, f"Your vote ({vote.choice}, weight {vote.weight:,}) "
-                                          "was recorded.")
+                                          f"was recorded.{note}")
                 return redirect("proposal-detail", pk=proposal.pk)
 
+    subject = proposal_subject(proposal)
     my_vote, weight, vote_blocked, cancel_allowed = None, 0, None, False
     if user.is_authenticated:
         my_vote = Vote.objects.filter(proposal=proposal, voter=user).first()
@@ -188,6 +205,10 @@ def proposal_detail(request, pk: int):
     return render(request, "governance_app/proposal_detail.html", {
         "proposal": proposal,
         "details": payload_details(proposal),
+        "subject": subject,
+        "warnings": proposal_warnings(proposal),
+        "i_own_subject": bool(subject and user.is_authenticated
+                              and subject["owner"] == user.get_username()),
         "tally_rows": [
             ("For", "for", proposal.votes_for),
             ("Against", "against", proposal.votes_against),
@@ -204,7 +225,6 @@ def proposal_detail(request, pk: int):
         "vote_blocked": vote_blocked,
         "can_execute": user.is_authenticated and proposal.state == ProposalState.PASSED,
         "can_cancel": cancel_allowed,
-        "cancel_form": CancelForm(),
         "votes": proposal.votes.select_related("voter").order_by("-created_at", "-id")[:100],
         "now": now,
     })
@@ -232,12 +252,13 @@ def proposal_execute_view(request, pk: int):
 @require_POST
 def proposal_cancel_view(request, pk: int):
     proposal = get_object_or_404(Proposal, pk=pk)
-    form = CancelForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, f"The reason must be at most {MAX_REASON_LENGTH} characters.")
-        return redirect("proposal-detail", pk=pk)
     try:
-        proposal_cancel(proposal=proposal, actor=request.user, reason=form.cleaned_data["reason"])
+        # CancelInput, applied by the service, holds the rules for the reason.
+        proposal_cancel(proposal=proposal, actor=request.user,
+                        reason=request.POST.get("reason", ""))
+    except InvalidInput as exc:
+        messages.error(request, " ".join(
+            message for messages_ in exc.extra["fields"].values() for message in messages_))
     except DomainError as exc:
         audit_web_refusal(request, exc)
         messages.error(request, exc.detail)

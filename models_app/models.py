@@ -56,16 +56,31 @@ class ModelName(models.Model):
         return self.name
 
 
+# Apps above this one may show more versions to signed-in users without this app importing
+# them (governance: a version under an open proposal). Each provider takes the user and
+# returns a Q on Registration; register it in the app's AppConfig.ready().
+VISIBILITY_PROVIDERS = []
+
+
+def register_visibility_provider(provider) -> None:
+    if provider not in VISIBILITY_PROVIDERS:
+        VISIBILITY_PROVIDERS.append(provider)
+
+
 class RegistrationQuerySet(models.QuerySet):
     def visible_to(self, user):
-        """Approved versions for everyone, plus the caller's own; moderators see all."""
+        """Approved versions for everyone, plus the caller's own and those the registered
+        providers add for signed-in users; moderators see all."""
         from registry_site.roles import is_moderator
 
         if is_moderator(user):
             return self
         approved = Q(status=Registration.Status.APPROVED)
         if user is not None and user.is_authenticated:
-            return self.filter(approved | Q(owner=user))
+            visible = approved | Q(owner=user)
+            for provider in VISIBILITY_PROVIDERS:
+                visible |= provider(user)
+            return self.filter(visible)
         return self.filter(approved)
 
     def with_status_at(self, when):

@@ -1,9 +1,8 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from governance_app.models import Proposal, ProposalState, ProposalType, Vote
-from governance_app.payloads import MAX_REASON_LENGTH
-from governance_app.services import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH
+from governance_app.models import Proposal, ProposalState, Vote
+from governance_app.selectors import proposal_subject, proposal_warnings
 
 
 class AccountSerializer(serializers.Serializer):
@@ -28,8 +27,24 @@ class TallySerializer(serializers.Serializer):
 class MyVoteSerializer(serializers.ModelSerializer):
     class Meta:
         model = Vote
-        fields = ["choice", "weight", "reason", "created_at"]
+        fields = ["choice", "weight", "counted", "reason", "created_at"]
         read_only_fields = fields
+
+
+class SubjectSerializer(serializers.Serializer):
+    """The model version a proposal is about, as it is now."""
+
+    name = serializers.CharField()
+    version = serializers.CharField()
+    owner = serializers.CharField(allow_null=True, help_text="Their vote does not count.")
+    status = serializers.CharField(allow_null=True, help_text="null: no longer registered.")
+    expected_status = serializers.CharField(help_text="The status executing needs.")
+    url = serializers.CharField(help_text="The page of this exact version.")
+
+
+class WarningSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(choices=["owner_vote_excluded", "target_changed"])
+    detail = serializers.CharField()
 
 
 class ProposalSerializer(serializers.ModelSerializer):
@@ -38,13 +53,25 @@ class ProposalSerializer(serializers.ModelSerializer):
     tally = TallySerializer(source="*", read_only=True)
     quorum_reached = serializers.BooleanField(read_only=True)
     my_vote = serializers.SerializerMethodField()
+    subject = serializers.SerializerMethodField()
+    warnings = serializers.SerializerMethodField()
 
     class Meta:
         model = Proposal
         fields = ["id", "type", "title", "description", "payload", "proposer", "state",
                   "created_at", "voting_ends_at", "execution_deadline", "quorum", "tally",
-                  "quorum_reached", "my_vote"]
+                  "quorum_reached", "my_vote", "subject", "warnings"]
         read_only_fields = fields
+
+    @extend_schema_field(SubjectSerializer(allow_null=True))
+    def get_subject(self, proposal):
+        subject = proposal_subject(proposal)
+        return SubjectSerializer(subject).data if subject else None
+
+    @extend_schema_field(WarningSerializer(many=True))
+    def get_warnings(self, proposal):
+        """The owner's vote does not count; the target changed since the proposal was made."""
+        return WarningSerializer(proposal_warnings(proposal), many=True).data
 
     @extend_schema_field(MyVoteSerializer(allow_null=True))
     def get_my_vote(self, proposal):
@@ -53,36 +80,12 @@ class ProposalSerializer(serializers.ModelSerializer):
         return MyVoteSerializer(votes[0]).data if votes else None
 
 
-class ProposalCreateInputSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=ProposalType.choices)
-    title = serializers.CharField(max_length=MAX_TITLE_LENGTH)
-    description = serializers.CharField(max_length=MAX_DESCRIPTION_LENGTH, required=False,
-                                        allow_blank=True, default="")
-    payload = serializers.DictField(
-        help_text="Typed by `type`: model_approval {name, version, reason}; fee_change "
-                  "{fee_type, method, base_fee, unit_fee, min_fee, max_fee, step_size?, reason}; "
-                  "parameter_change {parameter, value, reason}; emergency {action: "
-                  "suspend_model | pause_registrations | resume_registrations, name?, version?, "
-                  "reason}.",
-    )
-
-
-class VoteInputSerializer(serializers.Serializer):
-    choice = serializers.ChoiceField(choices=Vote.Choice.choices)
-    reason = serializers.CharField(max_length=MAX_REASON_LENGTH, required=False,
-                                   allow_blank=True, default="")
-
-
 class VoteSerializer(serializers.ModelSerializer):
     voter = serializers.CharField(source="voter.username", read_only=True)
     proposal = serializers.IntegerField(source="proposal_id", read_only=True)
 
     class Meta:
         model = Vote
-        fields = ["id", "proposal", "voter", "choice", "weight", "reason", "created_at"]
+        fields = ["id", "proposal", "voter", "choice", "weight", "counted", "reason",
+                  "created_at"]
         read_only_fields = fields
-
-
-class CancelInputSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=MAX_REASON_LENGTH, required=False, default="",
-                                   allow_blank=True)

@@ -37,7 +37,9 @@ def holder(make_user, clock):
 
 @pytest.fixture
 def alice(holder):
-    return holder("alice", power=60_000)
+    # A moderator: a model approval may name only a version its proposer may see (issue 8),
+    # and carol's pending version is hidden from token holders who are not moderators.
+    return holder("alice", power=60_000, moderator=True)
 
 
 @pytest.fixture

@@ -81,14 +81,19 @@ def test_regular_users_do_not_get_the_console(admin_client_for, make_user):
     assert client.get("/admin/governance_app/proposal/").status_code == 403
 
 
-def test_grant_voting_power_command(alice, capsys):
-    call_command("grant_voting_power", "alice", "70000", "--reason", "Top-up")
+def test_grant_voting_power_command(alice, moderator, capsys):
+    call_command("grant_voting_power", "alice", "70000", "--actor", "mod", "--reason", "Top-up")
     assert voting_power_at(alice) == 70_000
     assert "alice has voting power 70000" in capsys.readouterr().out
+    assert VotingPowerCheckpoint.objects.filter(user=alice).first().granted_by == moderator
     with pytest.raises(CommandError, match="No user named"):
-        call_command("grant_voting_power", "nobody", "5")
+        call_command("grant_voting_power", "nobody", "5", "--actor", "mod")
+    with pytest.raises(CommandError, match="No user named 'ghost'"):
+        call_command("grant_voting_power", "alice", "5", "--actor", "ghost")
     with pytest.raises(CommandError, match="between 0"):
-        call_command("grant_voting_power", "alice", "-5")
+        call_command("grant_voting_power", "alice", "-5", "--actor", "mod")
+    with pytest.raises(CommandError, match="--actor"):
+        call_command("grant_voting_power", "alice", "5")
 
 
 def test_set_parameter_command(db):
@@ -119,3 +124,20 @@ def test_grant_reason_is_bounded(alice):
     with pytest.raises(InvalidInput) as refused:
         voting_power_grant(user=alice, power=5, reason="x" * 501)
     assert "reason" in refused.value.extra["fields"]
+
+
+def test_admin_grant_input_errors_come_from_the_service_rules(admin_client_for, moderator,
+                                                              make_user):
+    newcomer = make_user("newcomer")
+    client = admin_client_for(moderator)
+    response = client.post("/admin/governance_app/votingpowercheckpoint/add/",
+                           {"user": newcomer.pk, "power": 10**15 + 1, "reason": "x" * 501})
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["power"] == ["Must be an integer between 0 and 1000000000000000."]
+    assert errors["reason"] == ["Ensure this field has no more than 500 characters."]
+    assert not VotingPowerCheckpoint.objects.filter(user=newcomer).exists()
+    with pytest.raises(InvalidInput) as refused:
+        voting_power_grant(user=newcomer, power=5, reason="\ud800")
+    assert refused.value.extra["fields"] == {
+        "reason": ["Lone surrogate characters are not allowed."]}

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 DETAIL_FIELDS = {"id", "type", "title", "description", "payload", "proposer", "state",
                  "created_at", "voting_ends_at", "execution_deadline", "quorum", "tally",
-                 "quorum_reached", "my_vote"}
+                 "quorum_reached", "my_vote", "subject", "warnings"}
 
 
 def approval(pending, **extra):
@@ -55,7 +55,7 @@ def test_create_refusals_change_nothing(client_for, anon_client, alice, holder, 
     response = client_for(weak).post("/api/v1/proposals/", approval(pending), format="json")
     assert response.status_code == 403
     assert response.json()["code"] == "insufficient_voting_power"
-    poor = holder("poor", power=5_000, balance=100)
+    poor = holder("poor", power=5_000, balance=100, moderator=True)
     response = client_for(poor).post("/api/v1/proposals/", approval(pending), format="json")
     assert response.status_code == 402
     assert response.json()["needed"] == 10_000
@@ -145,18 +145,20 @@ def test_execute_active_is_409(client_for, make_proposal, bob):
     assert response.json()["state"] == "active"
 
 
-def test_cancel_matrix(client_for, anon_client, make_proposal, alice, bob, moderator):
-    proposal = make_proposal()
+def test_cancel_matrix(client_for, anon_client, make_proposal, alice, bob, holder, moderator):
+    proposal = make_proposal(proposer=bob, type="parameter_change",
+                             payload={"parameter": "quorum_bps", "value": 500, "reason": "r"})
+    stranger = holder("stranger")
     url = f"/api/v1/proposals/{proposal.pk}/cancel/"
     assert anon_client.post(url, {"reason": "x"}, format="json").status_code == 401
-    assert client_for(alice, scopes=["vote"]).post(url, {"reason": "x"},
-                                                   format="json").status_code == 403
-    response = client_for(bob).post(url, {"reason": "x"}, format="json")
+    assert client_for(bob, scopes=["vote"]).post(url, {"reason": "x"},
+                                                 format="json").status_code == 403
+    response = client_for(stranger).post(url, {"reason": "x"}, format="json")
     assert (response.status_code, response.json()["code"]) == (409, "not_proposer")
-    assert client_for(alice).post(url, {"reason": "x" * 5000},
-                                  format="json").status_code == 400
-    vote_cast(proposal=proposal, voter=bob, choice="against")
-    response = client_for(alice).post(url, {"reason": "x"}, format="json")
+    assert client_for(bob).post(url, {"reason": "x" * 5000},
+                                format="json").status_code == 400
+    vote_cast(proposal=proposal, voter=alice, choice="against")
+    response = client_for(bob).post(url, {"reason": "x"}, format="json")
     assert (response.status_code, response.json()["code"]) == (409, "others_voted")
     response = client_for(moderator).post(url, {"reason": "Spam"}, format="json")
     assert response.status_code == 200
@@ -165,14 +167,16 @@ def test_cancel_matrix(client_for, anon_client, make_proposal, alice, bob, moder
 
 
 def test_list_filters_ordering_and_pagination(anon_client, client_for, make_proposal, passed,
-                                             alice, bob, moderator, clock):
+                                             alice, bob, moderator, make_registration, clock):
     change = {"type": "parameter_change",
               "payload": {"parameter": "quorum_bps", "value": 500, "reason": "r"}}
     executed = passed(**change)
     proposal_execute(proposal=executed, actor=alice)
     canceled = make_proposal(**change)
     proposal_cancel(proposal=canceled, actor=moderator, reason="x")
-    by_bob = make_proposal(proposer=bob, title="Bob's")
+    own = make_registration("bobs-model", owner=bob)
+    by_bob = make_proposal(proposer=bob, title="Bob's", payload={
+        "name": own.name, "version": own.version, "reason": "r"})
 
     def ids(query):
         response = anon_client.get(f"/api/v1/proposals/{query}")

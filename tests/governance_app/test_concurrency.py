@@ -1,11 +1,21 @@
 """Real concurrency on PostgreSQL: row locks keep tallies exact and execution single."""
 
+import threading
+import time
+from datetime import timedelta
+
 import pytest
+from django.db import connection, transaction
 
 from governance_app.models import Proposal, Vote
-from governance_app.services import proposal_execute, vote_cast, voting_power_grant
+from governance_app.services import (
+    proposal_create,
+    proposal_execute,
+    vote_cast,
+    voting_power_grant,
+)
 from models_app.models import StatusChange
-from registry_site.errors import DomainError
+from registry_site.errors import Conflict, DomainError
 from tests.concurrency import run_at_once
 
 # serialized_rollback puts back the rows data migrations made (fee schedules, groups) after
@@ -57,3 +67,111 @@ def test_five_executions_at_once_give_one_effect(passed, alice, bob, pending):
     assert StatusChange.objects.filter(registration=pending, to_status="approved").count() == 1
     pending.refresh_from_db()
     assert pending.status == "approved"
+
+
+def _in_thread(job):
+    """Run ``job`` in a thread with its own connection; ``result[0]`` is what it returned or
+    raised."""
+    result = [None]
+
+    def run():
+        try:
+            result[0] = job()
+        except Exception as exc:  # noqa: BLE001  (collected for the assertions)
+            result[0] = exc
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, result
+
+
+def _wait_until_blocked(thread) -> bool:
+    """Poll until some session of this database waits on a lock (or ``thread`` ended).
+
+    A condition, not a delay: the test goes on once PostgreSQL says the request is queued
+    behind the lock, however long that takes to happen.
+    """
+    with connection.cursor() as cursor:
+        for _ in range(4_000):
+            if not thread.is_alive():
+                return False
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                           "'Lock' AND datname = current_database()")
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.005)
+    raise AssertionError("the request neither blocked nor finished")
+
+
+def _hold(locked: threading.Event, release: threading.Event, work):
+    """Do ``work`` in a transaction and keep it open (with its locks) until ``release``."""
+
+    def job():
+        with transaction.atomic():
+            value = work()
+            locked.set()
+            assert release.wait(30)
+        return value
+
+    return job
+
+
+def test_a_vote_that_waits_for_the_lock_past_the_voting_end_is_refused(make_proposal, bob,
+                                                                       clock):
+    """Issue 8: the clock was read before the row lock, so a vote queued behind another
+    transaction until after voting_ends_at was still accepted."""
+    proposal = make_proposal()
+    clock.move_to(proposal.voting_ends_at - timedelta(microseconds=1), tick=False)
+    locked, release = threading.Event(), threading.Event()
+    holder, _ = _in_thread(_hold(locked, release, lambda: Proposal.objects.select_for_update()
+                                 .filter(pk=proposal.pk).values_list("pk").get()))
+    assert locked.wait(30)
+    voter, result = _in_thread(lambda: vote_cast(proposal=proposal, voter=bob, choice="for"))
+    assert _wait_until_blocked(voter)
+    clock.move_to(proposal.voting_ends_at + timedelta(milliseconds=1), tick=False)
+    release.set()
+    holder.join()
+    voter.join()
+    assert isinstance(result[0], Conflict), result[0]
+    assert result[0].code == "voting_closed"
+    assert Vote.objects.count() == 0
+
+
+def test_the_snapshot_total_includes_a_grant_committed_while_the_proposal_was_made(
+        make_user, alice, bob, moderator, clock):
+    """Issue 8: a grant effective before the snapshot but committed after the total was
+    summed weighed 1,000,000 in a vote on a proposal whose total did not include it."""
+    whale = make_user("whale")
+    locked, release = threading.Event(), threading.Event()
+    granter, _ = _in_thread(_hold(locked, release, lambda: voting_power_grant(
+        user=whale, power=1_000_000, actor=moderator, reason="bought")))
+    assert locked.wait(30)
+    proposer, created = _in_thread(lambda: proposal_create(
+        proposer=alice, type="parameter_change", title="Quorum",
+        payload={"parameter": "quorum_bps", "value": 500, "reason": "r"}))
+    _wait_until_blocked(proposer)
+    release.set()
+    granter.join()
+    proposer.join()
+    proposal = created[0]
+    assert isinstance(proposal, Proposal), proposal
+    vote = vote_cast(proposal=proposal, voter=whale, choice="for")
+    proposal.refresh_from_db()
+    assert vote.weight == 1_000_000
+    assert proposal.total_power_at_snapshot == 1_100_000
+    assert proposal.votes_cast_power <= proposal.total_power_at_snapshot
+
+
+def test_two_proposals_for_one_version_at_once_give_one(make_proposal, alice, holder, pending):
+    other = holder("other-mod", power=5_000, moderator=True)
+    payload = {"name": pending.name, "version": pending.version, "reason": "r"}
+    results = run_at_once([
+        lambda p=p: proposal_create(proposer=p, type="model_approval", title="t",
+                                    payload=payload) for p in [alice, other] * 3
+    ])
+    assert sum(isinstance(r, Proposal) for r in results) == 1
+    assert all(getattr(r, "code", None) == "duplicate_proposal" for r in results
+               if not isinstance(r, Proposal))
+    assert Proposal.objects.count() == 1

@@ -44,9 +44,8 @@ def test_new_proposal_chooser_and_typed_forms(browser, alice, pending):
     assert b"10,000" in response.content  # the proposal fee
     response = client.get("/proposals/new/?type=model_approval")
     assert response.status_code == 200
-    registration_field = response.context["form"]["registration"]
-    assert [label for _, label in registration_field.field.choices][1:] == [
-        "sentiment-mini 1.0.0"]
+    assert [str(r) for r in response.context["choices"]] == ["sentiment-mini 1.0.0"]
+    assert b"name=sentiment-mini&amp;version=1.0.0" in response.content
     for kind, field in [("fee_change", "min_fee"), ("parameter_change", "parameter"),
                         ("emergency", "action")]:
         response = client.get(f"/proposals/new/?type={kind}")
@@ -55,7 +54,8 @@ def test_new_proposal_chooser_and_typed_forms(browser, alice, pending):
 
 def test_new_model_approval_proposal(browser, alice, pending):
     response = browser(alice).post("/proposals/new/", {
-        "type": "model_approval", "registration": pending.pk, "title": "Approve it",
+        "type": "model_approval", "name": pending.name, "version": pending.version,
+        "title": "Approve it",
         "description": "", "reason": "Reviewed"})
     proposal = Proposal.objects.get()
     assert response.status_code == 302
@@ -78,10 +78,10 @@ def test_new_proposal_form_errors(browser, alice, holder, pending):
     assert "between 1 and 10000" in response.context["form"].errors["value"][0]
     response = client.post("/proposals/new/", {
         "type": "emergency", "action": "suspend_model", "title": "Stop", "reason": "r"})
-    assert response.context["form"].errors["registration"]
+    assert response.context["form"].errors["name"] == ["This field is required."]
     response = client.post("/proposals/new/", {"type": "model_approval", "title": "",
                                                "reason": ""})
-    assert set(response.context["form"].errors) == {"registration", "title", "reason"}
+    assert set(response.context["form"].errors) == {"name", "version", "title", "reason"}
 
     weak = holder("weak", power=1)
     response = browser(weak).post("/proposals/new/", {
@@ -176,7 +176,7 @@ def test_cancel_from_the_page(browser, make_proposal, alice, bob):
     response = browser(bob).post(f"{url}cancel/", {"reason": "mine"}, follow=True)
     assert "Only the proposer or a moderator" in messages_of(response)[0]
     response = browser(alice).post(f"{url}cancel/", {"reason": "x" * 2001}, follow=True)
-    assert messages_of(response) == ["The reason must be at most 2000 characters."]
+    assert messages_of(response) == ["Ensure this field has no more than 2000 characters."]
     response = browser(alice).post(f"{url}cancel/", {"reason": ""}, follow=True)
     assert messages_of(response) == [f"Proposal #{proposal.pk} canceled."]
     assert b"Canceled</strong>" in response.content

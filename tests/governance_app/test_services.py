@@ -73,8 +73,8 @@ def test_active_until_voting_end_exactly(make_proposal, clock):
     assert state_of(proposal) == ProposalState.FAILED  # no votes: quorum not reached
 
 
-def test_quorum_edges(holder, pending, clock):
-    proposer = holder("proposer", power=3_000)
+def test_quorum_edges(holder, pending, make_registration, clock):
+    proposer = holder("proposer", power=3_000, moderator=True)
     abstainer = holder("abstainer", power=1_000)
     holder("rest", power=96_000)
     payload = {"name": pending.name, "version": pending.version, "reason": "r"}
@@ -84,7 +84,7 @@ def test_quorum_edges(holder, pending, clock):
     vote_cast(proposal=at_quorum, voter=proposer, choice="for")
     vote_cast(proposal=at_quorum, voter=abstainer, choice="abstain")
     below = proposal_create(proposer=proposer, type="model_approval", title="t",
-                            payload=payload)
+                            payload={**payload, "version": make_registration(version="2").version})
     vote_cast(proposal=below, voter=proposer, choice="for")
     clock.shift(VOTING_PERIOD)
     assert state_of(at_quorum) == ProposalState.PASSED  # for + abstain == quorum
@@ -92,7 +92,7 @@ def test_quorum_edges(holder, pending, clock):
 
 
 def test_quorum_rounds_up(holder, pending):
-    proposer = holder("proposer", power=1_001)
+    proposer = holder("proposer", power=1_001, moderator=True)
     proposal = proposal_create(proposer=proposer, type="model_approval", title="t",
                                payload={"name": pending.name, "version": pending.version,
                                         "reason": "r"})
@@ -100,7 +100,7 @@ def test_quorum_rounds_up(holder, pending):
 
 
 def test_tie_fails(holder, pending, clock):
-    yes = holder("yes", power=50_000)
+    yes = holder("yes", power=50_000, moderator=True)
     no = holder("no", power=50_000)
     proposal = proposal_create(proposer=yes, type="model_approval", title="t",
                                payload={"name": pending.name, "version": pending.version,
@@ -136,7 +136,8 @@ def test_parameters_changed_later_do_not_change_a_running_proposal(make_proposal
     proposal.refresh_from_db()
     assert proposal.voting_ends_at == START + VOTING_PERIOD
     assert proposal.quorum == 2_400  # 4% of alice's 60,000
-    short = make_proposal()
+    short = make_proposal(type=ProposalType.PARAMETER_CHANGE,
+                          payload={"parameter": "quorum_bps", "value": 500, "reason": "r"})
     assert short.voting_ends_at == START + timedelta(hours=1)
     assert short.quorum == 60_000
 
@@ -229,7 +230,7 @@ def test_too_little_voting_power_is_forbidden(holder, pending):
 
 
 def test_too_little_balance_for_the_fee(holder, pending):
-    poor = holder("poor", power=5_000, balance=9_999)
+    poor = holder("poor", power=5_000, balance=9_999, moderator=True)
     with pytest.raises(InsufficientFunds) as refused:
         proposal_create(proposer=poor, type="model_approval", title="t",
                         payload={"name": pending.name, "version": pending.version,
@@ -413,10 +414,11 @@ def test_proposer_cancels_while_only_they_voted(make_proposal, alice):
 
 
 def test_proposer_may_not_cancel_once_others_voted(make_proposal, alice, bob):
-    proposal = make_proposal()
-    vote_cast(proposal=proposal, voter=bob, choice="against")
+    proposal = make_proposal(proposer=bob, type=ProposalType.PARAMETER_CHANGE,
+                             payload={"parameter": "quorum_bps", "value": 500, "reason": "r"})
+    vote_cast(proposal=proposal, voter=alice, choice="against")
     with pytest.raises(Conflict) as refused:
-        proposal_cancel(proposal=proposal, actor=alice, reason="Losing")
+        proposal_cancel(proposal=proposal, actor=bob, reason="Losing")
     assert refused.value.code == "others_voted"
     assert state_of(proposal) == ProposalState.ACTIVE
 
