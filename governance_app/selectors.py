@@ -17,6 +17,7 @@ from governance_app.models import (
     ProposalType,
     Vote,
     VotingPowerCheckpoint,
+    state_expression,
 )
 from models_app.models import Registration
 from registry_site.errors import Conflict, Forbidden
@@ -122,14 +123,16 @@ def _about(name, version) -> Q:
 
 
 def open_subject_visibility(user) -> Q:
-    """Versions under an active proposal: visible, read-only, to every signed-in user
-    (SPEC 10.2), so that voters can open what they vote on. Registered with models_app."""
+    """Versions under an open proposal (active, or passed and awaiting execution): visible,
+    read-only, to every signed-in user (SPEC 10.2), so that voters can open what they vote on
+    and anyone can check what an execution would change. Registered with models_app."""
     now = timezone.now()
-    # voting_ends_at > now repeats part of the active state so that the index narrows the
-    # proposals; the subquery is uncorrelated, so a catalog page evaluates it once.
-    active = Proposal.objects.in_state(ProposalState.ACTIVE, now).filter(
-        _about(OuterRef("name"), OuterRef("version")), voting_ends_at__gt=now)
-    return Q(pk__in=Registration.objects.filter(Exists(active)).values("pk"))
+    # execution_deadline > now repeats part of both states so that the proposals are narrowed
+    # first; the subquery is uncorrelated, so a catalog page evaluates it once.
+    open_proposals = Proposal.objects.alias(_state=state_expression(now)).filter(
+        _about(OuterRef("name"), OuterRef("version")), execution_deadline__gt=now,
+        _state__in=[ProposalState.ACTIVE, ProposalState.PASSED])
+    return Q(pk__in=Registration.objects.filter(Exists(open_proposals)).values("pk"))
 
 
 def subject_choices(*, user, status: str, search: str = "") -> list[Registration]:

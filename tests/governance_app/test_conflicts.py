@@ -25,7 +25,7 @@ from models_app.models import Registration
 from models_app.services import registration_transition
 from registry_site.errors import Conflict, Forbidden
 from registry_site.models import AuditEvent
-from tests.governance_app.conftest import VOTING_PERIOD
+from tests.governance_app.conftest import EXECUTION_PERIOD, VOTING_PERIOD
 
 pytestmark = pytest.mark.django_db
 
@@ -268,6 +268,17 @@ def test_a_version_under_an_open_proposal_is_visible_to_signed_in_users(
     clock.shift(VOTING_PERIOD)  # voting over: hidden again
     assert login(bob).get(page).status_code == 404
 
+
+
+def test_a_passed_proposal_awaiting_execution_keeps_its_version_visible(
+        client, passed, pending, bob, alice, clock):
+    page = f"/models/{pending.name}/?version={pending.version}"
+    proposal = passed()  # voting is over, the proposal passed and is not executed yet
+    assert login(bob).get(page).status_code == 200
+    assert client.get(page).status_code == 404
+    clock.shift(EXECUTION_PERIOD)  # past its execution deadline: expired, hidden again
+    assert Proposal.objects.with_state().get(pk=proposal.pk).state == "expired"
+    assert login(bob).get(page).status_code == 404
 
 # --- duplicates and stale targets ------------------------------------------------------------
 
