@@ -94,7 +94,7 @@ def test_healthz_still_answers_503_with_the_database_down(database_down):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_stopped_postgresql_server_is_503(user):
     """A real refused connection: the connection is pointed at a port nobody listens on."""
     saved = dict(connection.settings_dict)
@@ -262,7 +262,7 @@ def test_a_parameter_published_by_another_process_is_read_at_once(django_assert_
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_set_parameter_command_reaches_this_process_at_once():
     db = connection.settings_dict
     env = {**os.environ,
