@@ -1,8 +1,8 @@
 """Settings for AI Registry, read from the environment.
 
-Local defaults just work (SQLite, local-memory cache, DEBUG on); production sets
-DJANGO_DEBUG=0, DJANGO_SECRET_KEY, DATABASE_URL and REDIS_URL. A bad value stops start-up
-with an ImproperlyConfigured error that names the variable.
+Local defaults just work (SQLite, a file cache, DEBUG on); production sets DJANGO_DEBUG=0,
+DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, DATABASE_URL and REDIS_URL. A bad or missing value
+stops start-up with an ImproperlyConfigured error that names the variable.
 """
 
 import ipaddress
