@@ -69,7 +69,8 @@ class SharedCacheRateMixin:
         for key in keys:
             counted.add(key)
             try:
-                count, store = self._hit(self.cache, key), self.cache
+                store = self.cache
+                count = self._hit(key, store)
             except CACHE_ERRORS as exc:
                 if self.fail_closed:
                     raise CacheUnavailable(
@@ -77,7 +78,8 @@ class SharedCacheRateMixin:
                         "Try again shortly."
                     ) from exc
                 logger.warning("throttle %s counted in this process only: %s", self.scope, exc)
-                count, store = self._hit(_fallback, key), _fallback
+                store = _fallback
+                count = self._hit(key, store)
             if count > self.num_requests:
                 allowed = False
                 reset_at = store.get(f"{key}:reset") or time.time() + self.duration
@@ -94,12 +96,14 @@ class SharedCacheRateMixin:
                                  "audit": first_refusal})
         return allowed
 
-    def _hit(self, store, key: str) -> int:
-        """Count one request in ``key``'s window and return the count so far.
+    def _hit(self, key: str, store=None) -> int:
+        """Count one request in ``key``'s window (in ``store``, the shared cache unless given)
+        and return the count so far.
 
         Every request pays one increment; only the first of a window also opens it. The
         window's end is kept beside the counter and read only to answer Retry-After.
         """
+        store = self.cache if store is None else store
         try:
             count = store.incr(key)
         except ValueError:
