@@ -4,11 +4,23 @@ Every API error answers ``{"detail": "...", "code": "..."}``; invalid input adds
 a mapping of field name to messages.
 """
 
+import logging
+
+import redis.exceptions
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+# What redis-py raises when the server is stopped, unreachable or too slow to answer.
+CACHE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+# What Django raises when the database refuses connections or drops them.
+DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 
 class DomainError(Exception):
@@ -61,6 +73,31 @@ class Unavailable(DomainError):
     code = "unavailable"
 
 
+class DatabaseUnavailable(Unavailable):
+    code = "database_unavailable"
+
+
+class CacheUnavailable(Unavailable):
+    code = "cache_unavailable"
+
+
+def dependency_failure(exc: BaseException | None) -> Unavailable | None:
+    """The 503 for an exception that means the database or Redis is down, else None.
+
+    Logged here, once, with the traceback: the client only learns which dependency failed.
+    """
+    if isinstance(exc, CacheUnavailable):
+        return exc
+    if isinstance(exc, DATABASE_ERRORS):
+        failure = DatabaseUnavailable("The database is not answering. Try again shortly.")
+    elif isinstance(exc, CACHE_ERRORS):
+        failure = CacheUnavailable("The cache is not answering. Try again shortly.")
+    else:
+        return None
+    logger.error("%s: %s", failure.code, exc, exc_info=exc)
+    return failure
+
+
 def _flatten(detail) -> dict | list | str:
     if isinstance(detail, dict):
         return {key: _flatten(value) for key, value in detail.items()}
@@ -102,11 +139,38 @@ def audit_web_refusal(request, exc: Exception) -> None:
         })
 
 
+# Refusals that happen before DRF checks throttles: without counting them here, a client could
+# send unlimited garbage tokens or forbidden requests.
+_REFUSED_BEFORE_THROTTLING = (exceptions.NotAuthenticated, exceptions.AuthenticationFailed,
+                              exceptions.PermissionDenied, DjangoPermissionDenied, Forbidden)
+
+
+def _throttle_refusal(exc, context):
+    """Failed authentication and permission checks count against the anonymous limit of the
+    client's address; over it, the refusal becomes a 429."""
+    from registry_site.throttling import AddressRateThrottle
+
+    request, view = context.get("request"), context.get("view")
+    if request is None or not isinstance(exc, _REFUSED_BEFORE_THROTTLING):
+        return exc
+    throttle = AddressRateThrottle()
+    if throttle.allow_request(request, view):
+        return exc
+    return exceptions.Throttled(throttle.wait())
+
+
 def exception_handler(exc, context):
-    """DRF exception handler: domain errors and DRF errors in one shape."""
+    """DRF exception handler: domain errors and DRF errors in one shape, always as JSON."""
     # Imported here: rest_framework.views loads the API settings, which import this module.
     from rest_framework.views import exception_handler as drf_exception_handler
 
+    request = context.get("request")
+    if request is not None:
+        # Errors answer JSON whatever the view renders on success (the schema's YAML, the
+        # docs' HTML page) and whatever the client asked for.
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
+    exc = dependency_failure(exc) or _throttle_refusal(exc, context)
     _audit_refusal(exc, context)
     if isinstance(exc, DomainError):
         return Response(exc.as_dict(), status=exc.status_code)

@@ -1,4 +1,5 @@
-"""Client address, IP allow-list and request size limit."""
+"""Client address, NUL refusal, IP allow-list, request size limit, page and login rate
+limits, and 503 when a dependency is down."""
 
 import ipaddress
 
@@ -7,7 +8,9 @@ from django.core.cache import cache
 from django.http import HttpResponse, JsonResponse
 
 from registry_site.audit import audit_record, reset_client_ip, set_client_ip
+from registry_site.errors import CacheUnavailable, DomainError, dependency_failure
 from registry_site.throttling import AnonRateThrottle, LoginThrottle, UserRateThrottle
+from registry_site.views import error_response
 
 
 def client_ip(request) -> str | None:
@@ -44,6 +47,25 @@ class ClientIPMiddleware:
             return self.get_response(request)
         finally:
             reset_client_ip(token)
+
+
+class NulCharacterMiddleware:
+    """Refuses a NUL character in the path or the query string with 400, before any view,
+    lookup or audit row sees it: PostgreSQL cannot compare or store one (it answered 500)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        query = request.GET
+        if "\x00" in request.path_info or any(
+            "\x00" in key or any("\x00" in value for value in values)
+            for key, values in query.lists()
+        ):
+            return error_response(request, DomainError(
+                "Paths and query parameters may not contain NUL (0x00) characters.",
+                code="nul_character"))
+        return self.get_response(request)
 
 
 class IPAllowListMiddleware:
@@ -100,8 +122,6 @@ class RequestSizeLimitMiddleware:
         return self.get_response(request)
 
 
-
-
 def _throttled(request, throttles, message: str) -> HttpResponse | None:
     """429 with Retry-After if any of ``throttles`` refuses the request, else None; the first
     refusal of a window is audited, as in the API."""
@@ -133,8 +153,11 @@ class LoginRateLimitMiddleware:
 
     def __call__(self, request):
         if request.method == "POST" and request.path_info in self.login_paths:
-            refusal = _throttled(request, [LoginThrottle()],
-                                 "Too many login attempts. Try again in {wait} seconds.\n")
+            try:
+                refusal = _throttled(request, [LoginThrottle()],
+                                     "Too many login attempts. Try again in {wait} seconds.\n")
+            except CacheUnavailable as failure:
+                return error_response(request, failure)
             if refusal is not None:
                 return refusal
         return self.get_response(request)
@@ -156,3 +179,19 @@ class PageRateLimitMiddleware:
             if refusal is not None:
                 return refusal
         return self.get_response(request)
+
+
+class DependencyFailureMiddleware:
+    """A view that meets a stopped database or Redis answers 503 (the API's error shape under
+    /api/, a plain page elsewhere) instead of 500. Errors raised in middleware, before any
+    view, get the same answer from handler500 (registry_site.views.server_error)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        failure = dependency_failure(exception)
+        return None if failure is None else error_response(request, failure)

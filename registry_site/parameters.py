@@ -3,6 +3,9 @@
 from dataclasses import dataclass
 
 from django.core.cache import cache
+from django.db import transaction
+
+from registry_site.errors import CACHE_ERRORS, CacheUnavailable
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,11 @@ def cache_key(name: str) -> str:
 
 
 def get_parameter(name: str) -> int:
-    """The current value of a governable parameter, read through the shared cache."""
+    """The current value of a governable parameter, read through the shared cache.
+
+    While Redis is down the cache fails open (registry_site.cache): every read asks the
+    database, which holds the truth, so parameters keep working, only slower.
+    """
     from registry_site.models import Parameter
 
     spec = PARAMETER_SPECS[name]
@@ -70,3 +77,23 @@ def get_parameter(name: str) -> int:
         # the stale value read here must not overwrite it.
         cache.add(cache_key(name), value, CACHE_TIMEOUT)
     return value
+
+
+def publish_parameter(name: str, value: int) -> None:
+    """Make a changed value visible to every worker; called inside parameter_set's transaction.
+
+    Fails closed: while the cache is unreachable the change is refused (503, rolled back).
+    Redis may come back still holding the old value, and it would then outlive the change for
+    up to CACHE_TIMEOUT: an emergency pause that does not pause.
+    """
+    strict = getattr(cache, "strict", cache)  # the fail-open Redis cache's raising twin
+    try:
+        strict.has_key(cache_key(name))
+    except CACHE_ERRORS as exc:
+        raise CacheUnavailable(
+            "Parameters cannot change while the cache is unreachable. Try again shortly."
+        ) from exc
+    # After commit, never before: a rollback must not leave the new value in the cache.
+    # Setting (rather than deleting) wins over a reader that read the old row just before
+    # the commit, since get_parameter only adds to the cache.
+    transaction.on_commit(lambda: cache.set(cache_key(name), value, CACHE_TIMEOUT))

@@ -2,7 +2,7 @@
 
 from rest_framework import permissions
 
-from registry_site.models import ApiToken
+from registry_site.models import ApiToken, Scope
 from registry_site.roles import is_moderator
 
 
@@ -45,3 +45,17 @@ class IsModerator(permissions.BasePermission):
 
     def has_permission(self, request, view):
         return is_moderator(request.user)
+
+
+class CanRevokeTokens(permissions.BasePermission):
+    """A token may always revoke itself (revocation is never blocked), but revoking other
+    tokens needs the session or a token with more than ``read``: a leaked read-only token must
+    not be able to sign its owner's other clients out."""
+
+    message = "A read-only token may revoke only itself."
+
+    def has_permission(self, request, view):
+        token = request.auth
+        if not isinstance(token, ApiToken) or set(token.scopes) - {Scope.READ}:
+            return True
+        return view.action == "destroy" and view.kwargs.get("pk") == str(token.pk)

@@ -5,14 +5,13 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
 from registry_site.audit import audit_record
 from registry_site.errors import InvalidInput, NotFound
 from registry_site.models import ApiToken, Parameter, ParameterChange
-from registry_site.parameters import CACHE_TIMEOUT, PARAMETER_SPECS, cache_key
+from registry_site.parameters import PARAMETER_SPECS, publish_parameter
 from registry_site.roles import allowed_scopes
 
 TOKEN_PREFIX = "air_"
@@ -97,8 +96,5 @@ def parameter_set(*, name: str, value: int, actor=None, proposal_id: int | None 
         audit_record(action="parameter.changed", actor=actor, target=parameter,
                      details={"name": name, "old": old, "new": value,
                               "proposal_id": proposal_id, "reason": reason})
-        # After commit, never before: a rollback must not leave the new value in the cache.
-        # Setting (rather than deleting) wins over a reader that read the old row just before
-        # the commit, since get_parameter only adds to the cache.
-        transaction.on_commit(lambda: cache.set(cache_key(name), value, CACHE_TIMEOUT))
+        publish_parameter(name, value)
     return parameter

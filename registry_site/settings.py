@@ -1,8 +1,8 @@
 """Settings for AI Registry, read from the environment.
 
-Local defaults just work (SQLite, local-memory cache, DEBUG on); production sets
-DJANGO_DEBUG=0, DJANGO_SECRET_KEY, DATABASE_URL and REDIS_URL. A bad value stops start-up
-with an ImproperlyConfigured error that names the variable.
+Local defaults just work (SQLite, a file cache, DEBUG on); production sets DJANGO_DEBUG=0,
+DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, DATABASE_URL and REDIS_URL. A bad or missing value
+stops start-up with an ImproperlyConfigured error that names the variable.
 """
 
 import ipaddress
@@ -96,6 +96,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "registry_site.middleware.ClientIPMiddleware",
+    "registry_site.middleware.NulCharacterMiddleware",
     "registry_site.middleware.IPAllowListMiddleware",
     "registry_site.middleware.RequestSizeLimitMiddleware",
     "registry_site.middleware.LoginRateLimitMiddleware",
@@ -107,6 +108,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Last, so it is the first to see a view's exception: database or Redis down -> 503.
+    "registry_site.middleware.DependencyFailureMiddleware",
 ]
 
 if not DEBUG:
@@ -155,23 +158,46 @@ else:
 DATABASES["default"].setdefault("TEST", {})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Cache: shared Redis when REDIS_URL is set (rate limits and parameters then hold across
-# workers and hosts), local memory otherwise.
+# Caches. Production needs Redis: rate limits and cached parameters must be one store for every
+# worker and host (a per-process cache let each worker allow the full limit and let an
+# emergency pause take minutes to reach every worker).
+#   default    cached copies (parameters, statistics, metrics). With Redis it fails open: while
+#              Redis is down, reads miss and the database answers (registry_site.cache).
+#   throttles  rate-limit counters; raises when Redis is down (registry_site.throttling decides).
+# Without REDIS_URL (development only) the copies are files under CACHE_DIR, so a
+# `manage.py set_parameter` reaches a running `make run` server at once, and the counters are
+# per process (Django's local-memory cache counts atomically and keeps expiry on incr).
 _redis_url = os.environ.get("REDIS_URL", "").strip()
 if _redis_url:
     if not _redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ImproperlyConfigured(
             f"REDIS_URL must start with redis://, rediss:// or unix://, got {_redis_url!r}."
         )
+    _redis_timeout = env_int("REDIS_TIMEOUT_MS", 500, minimum=1) / 1000
+    _redis = {
+        "LOCATION": _redis_url,
+        "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "ai-registry"),
+        # A stopped or unreachable Redis costs each request at most this, not a hung worker.
+        "OPTIONS": {"socket_connect_timeout": _redis_timeout, "socket_timeout": _redis_timeout},
+    }
+    CACHES = {
+        "default": {"BACKEND": "registry_site.cache.FailOpenRedisCache", **_redis},
+        "throttles": {"BACKEND": "django.core.cache.backends.redis.RedisCache", **_redis},
+    }
+elif not DEBUG:
+    raise ImproperlyConfigured(
+        "REDIS_URL is required when DJANGO_DEBUG is off: without a shared Redis every worker "
+        "counts rate limits on its own and a parameter change (an emergency pause) takes "
+        "minutes to reach every worker. Set REDIS_URL=redis://host:6379/0."
+    )
+else:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": _redis_url,
-            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "ai-registry"),
-        }
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": Path(os.environ.get("CACHE_DIR", BASE_DIR / ".cache")),
+        },
+        "throttles": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     }
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -256,6 +282,12 @@ REST_FRAMEWORK = {
         "registry_site.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": THROTTLE_RATES,
+    # One JSON parser for the whole API, which refuses what the stack cannot handle.
+    "DEFAULT_PARSER_CLASSES": [
+        "registry_site.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "registry_site.pagination.PagePagination",
     "PAGE_SIZE": 25,

@@ -10,20 +10,40 @@ A view adds a scoped limit on top of the default two by adding ``ScopedRateThrot
 throttles and naming the scope: ``throttle_scope = "vote"`` (the whole view, or set for one
 action) or ``throttle_scopes = {"create": "register"}`` (per action or lower-case HTTP method).
 The scopes and their rates are in settings.THROTTLE_RATES.
+
+When Redis is unreachable the limits fail open to a per-process count (each worker then
+allows the limit on its own), except the password limits (token creation and the login
+forms), which fail closed with 503 ``cache_unavailable``: a password check without its limit
+is what an attacker would wait for.
 """
 
 import hashlib
+import logging
 import math
 import time
+import unicodedata
 
-from django.core.cache import cache
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
 from rest_framework import throttling
+
+from registry_site.errors import CACHE_ERRORS, CacheUnavailable
+
+logger = logging.getLogger(__name__)
+
+# Counts kept in this process while Redis is unreachable (see fail_closed).
+_fallback = LocMemCache("throttle-fallback", {"OPTIONS": {"MAX_ENTRIES": 10_000}})
 
 
 class SharedCacheRateMixin:
     """Fixed-window counting with atomic cache operations; one or more buckets per request."""
 
-    cache = cache
+    # True: refuse every request with 503 when the shared counters cannot be reached.
+    fail_closed = False
+
+    @property
+    def cache(self):
+        return caches["throttles"]
 
     def buckets(self, request, view) -> list[str]:
         key = self.get_cache_key(request, view)
@@ -43,11 +63,26 @@ class SharedCacheRateMixin:
             return True
         allowed = True
         self.refused_wait = None
+        counted = getattr(request, "throttle_counted", None)
+        if counted is None:
+            counted = request.throttle_counted = set()
         for key in keys:
-            count = self._hit(key)
+            counted.add(key)
+            try:
+                store = self.cache
+                count = self._hit(key, store)
+            except CACHE_ERRORS as exc:
+                if self.fail_closed:
+                    raise CacheUnavailable(
+                        "Sign-in is unavailable while the rate-limit store is down. "
+                        "Try again shortly."
+                    ) from exc
+                logger.warning("throttle %s counted in this process only: %s", self.scope, exc)
+                store = _fallback
+                count = self._hit(key, store)
             if count > self.num_requests:
                 allowed = False
-                reset_at = self.cache.get(f"{key}:reset") or time.time() + self.duration
+                reset_at = store.get(f"{key}:reset") or time.time() + self.duration
                 wait = max(1, math.ceil(reset_at - time.time()))
                 self.refused_wait = max(self.refused_wait or 0, wait)
                 # The first refusal of a window is audited; the ones after it would turn a
@@ -61,29 +96,31 @@ class SharedCacheRateMixin:
                                  "audit": first_refusal})
         return allowed
 
-    def _hit(self, key: str) -> int:
-        """Count one request in ``key``'s window and return the count so far.
+    def _hit(self, key: str, store=None) -> int:
+        """Count one request in ``key``'s window (in ``store``, the shared cache unless given)
+        and return the count so far.
 
         Every request pays one increment; only the first of a window also opens it. The
         window's end is kept beside the counter and read only to answer Retry-After.
         """
+        store = self.cache if store is None else store
         try:
-            count = self.cache.incr(key)
+            count = store.incr(key)
         except ValueError:
-            if self.cache.add(key, 1, self.duration):
-                self._open_window(key)
+            if store.add(key, 1, self.duration):
+                self._open_window(store, key)
                 return 1
             # Another worker opened the window a moment ago.
-            count = self.cache.incr(key)
+            count = store.incr(key)
         if count == 1:
             # A Redis INCR on a key that expired a moment ago recreates it without a TTL;
             # this request opens the window instead, so the counter expires again.
-            self.cache.touch(key, self.duration)
-            self._open_window(key)
+            store.touch(key, self.duration)
+            self._open_window(store, key)
         return count
 
-    def _open_window(self, key: str) -> None:
-        self.cache.set(f"{key}:reset", time.time() + self.duration, self.duration)
+    def _open_window(self, store, key: str) -> None:
+        store.set(f"{key}:reset", time.time() + self.duration, self.duration)
 
     def wait(self):
         return self.refused_wait
@@ -91,6 +128,16 @@ class SharedCacheRateMixin:
 
 class AnonRateThrottle(SharedCacheRateMixin, throttling.AnonRateThrottle):
     """Anonymous requests, per client address."""
+
+
+class AddressRateThrottle(AnonRateThrottle):
+    """The anonymous budget of the client's address, whoever the request claims to be: failed
+    authentication and refused permission checks are counted here (registry_site.errors).
+    A request the anonymous limit already counted is not counted twice."""
+
+    def get_cache_key(self, request, view):
+        key = self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+        return None if key in getattr(request, "throttle_counted", ()) else key
 
 
 class UserRateThrottle(SharedCacheRateMixin, throttling.UserRateThrottle):
@@ -125,6 +172,7 @@ class TokenCreateThrottle(SharedCacheRateMixin, throttling.SimpleRateThrottle):
     gets more than the rate."""
 
     scope = "token_create"
+    fail_closed = True
 
     def buckets(self, request, view):
         keys = [self.cache_format % {"scope": self.scope, "ident": f"ip:{self.get_ident(request)}"}]
@@ -133,12 +181,20 @@ class TokenCreateThrottle(SharedCacheRateMixin, throttling.SimpleRateThrottle):
         username = data.get("username") if hasattr(data, "get") else None
         if isinstance(username, str) and username.strip():
             # Hashed: any text fits a cache key of bounded length.
-            ident = "user:" + hashlib.sha256(username.strip().lower().encode()).hexdigest()
+            digest = hashlib.sha256(username_key(username).encode("utf-8", "surrogatepass"))
+            ident = f"user:{digest.hexdigest()}"
             keys.append(self.cache_format % {"scope": self.scope, "ident": ident})
         return keys
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+def username_key(username: str) -> str:
+    """Every spelling that signs in as the same account maps to one key: Django's login form
+    applies NFKC (``u９``, ``𝑢９`` and ``ⓤ9`` all sign in as ``u9``), and case is folded on
+    top, so the per-username budget covers them all."""
+    return unicodedata.normalize("NFKC", username.strip()).casefold()
 
 
 class LoginThrottle(TokenCreateThrottle):

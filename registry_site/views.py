@@ -1,15 +1,21 @@
-"""Operational endpoints: health and metrics."""
+"""Operational endpoints (health, metrics) and the error views: every answer under /api/ is
+JSON in the error shape, whatever failed and wherever (middleware, URL resolving, a view)."""
 
 import logging
+import sys
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.exceptions import DisallowedHost
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
+from django.template import loader
 from django.urls import Resolver404, resolve
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
+
+from registry_site.errors import DomainError, dependency_failure
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +37,10 @@ def healthz(request):
         logger.exception("health check: database")
         checks["database"] = "error"
     try:
-        cache.set("healthz", "ok", 10)
-        checks["cache"] = "ok" if cache.get("healthz") == "ok" else "error"
+        # The strict alias: the default one fails open and would hide an outage.
+        counters = caches["throttles"]
+        counters.set("healthz", "ok", 10)
+        checks["cache"] = "ok" if counters.get("healthz") == "ok" else "error"
     except Exception:
         logger.exception("health check: cache")
         checks["cache"] = "error"
@@ -73,8 +81,54 @@ def api_not_found(request, *args, **kwargs):
     return JsonResponse({"detail": detail, "code": "not_found"}, status=404)
 
 
+def is_api(request) -> bool:
+    return request.path_info.startswith("/api/")
+
+
+def error_response(request, error: DomainError):
+    """A refusal made outside DRF: the error shape under /api/, else a plain page. The 503 page
+    needs neither the database nor the cache (no context processors, no session)."""
+    if is_api(request):
+        return JsonResponse(error.as_dict(), status=error.status_code)
+    if error.status_code == 503:
+        body = loader.get_template("503.html").render({"detail": error.detail})
+        return HttpResponse(body, status=503)
+    return HttpResponse(f"{error.detail}\n", status=error.status_code,
+                        content_type="text/plain; charset=utf-8")
+
+
+def bad_request(request, exception=None):
+    """400 for errors Django raises before any view: a bad Host header (DisallowedHost,
+    from request.get_host()), too many form fields, an unreadable body."""
+    if not is_api(request):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, DisallowedHost):
+        body = {"detail": "The Host header names a host this registry does not serve.",
+                "code": "disallowed_host"}
+    else:
+        body = {"detail": "Bad request.", "code": "bad_request"}
+    return JsonResponse(body, status=400)
+
+
+def permission_denied(request, exception=None):
+    if not is_api(request):
+        return defaults.permission_denied(request, exception)
+    return JsonResponse({"detail": "You do not have permission to perform this action.",
+                         "code": "permission_denied"}, status=403)
+
+
+def page_not_found(request, exception=None):
+    if not is_api(request):
+        return defaults.page_not_found(request, exception)
+    return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+
+
 def server_error(request):
-    """500 in the API's error shape under /api/, Django's page elsewhere."""
-    if request.path.startswith("/api/"):
+    """500 in the API's error shape under /api/, Django's page elsewhere; 503 when the
+    exception being handled means the database or Redis is down."""
+    failure = dependency_failure(sys.exc_info()[1])
+    if failure is not None:
+        return error_response(request, failure)
+    if is_api(request):
         return JsonResponse({"detail": "Server error.", "code": "server_error"}, status=500)
     return defaults.server_error(request)

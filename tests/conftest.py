@@ -3,7 +3,7 @@
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -26,10 +26,12 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
-    """Parameters and rate limits live in the cache; every test starts from an empty one."""
-    cache.clear()
+    """Parameters and rate limits live in the caches; every test starts from empty ones."""
+    for alias in ("default", "throttles"):
+        caches[alias].clear()
     yield
-    cache.clear()
+    for alias in ("default", "throttles"):
+        caches[alias].clear()
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from registry_site.api.serializers import (
 from registry_site.errors import NotFound
 from registry_site.models import ApiToken, AuditEvent, Parameter
 from registry_site.parameters import PARAMETER_SPECS
-from registry_site.permissions import IsModerator, TokenHasScope
+from registry_site.permissions import CanRevokeTokens, IsModerator, TokenHasScope
 from registry_site.services import token_create, token_revoke, token_revoke_all
 
 
@@ -30,6 +30,8 @@ class TokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.Gen
     def get_permissions(self):
         if self.action == "create":
             return [permissions.AllowAny()]
+        if self.action in ("destroy", "revoke_all"):
+            return [permissions.IsAuthenticated(), CanRevokeTokens()]
         return [permissions.IsAuthenticated()]
 
     def get_throttles(self):

@@ -66,8 +66,11 @@ def test_healthz_ok(client):
 
 
 def test_healthz_503_when_the_cache_is_down(client, settings):
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": "redis://127.0.0.1:1/0"}}
+    nowhere = {"LOCATION": "redis://127.0.0.1:1/0"}
+    settings.CACHES = {
+        "default": {"BACKEND": "registry_site.cache.FailOpenRedisCache", **nowhere},
+        "throttles": {"BACKEND": "django.core.cache.backends.redis.RedisCache", **nowhere},
+    }
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json() == {"status": "error", "database": "ok", "cache": "error"}

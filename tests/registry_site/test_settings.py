@@ -10,7 +10,7 @@ from django.conf import settings
 SETUP = "import django; django.setup(); print('started')"
 CONFIGURED = ("DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL",
               "REDIS_URL", "TOKEN_TTL_SECONDS", "TOKEN_MAX_TTL_SECONDS", "THROTTLE_ANON",
-              "IP_ALLOWLIST", "TRUSTED_PROXY_COUNT")
+              "IP_ALLOWLIST", "TRUSTED_PROXY_COUNT", "REDIS_TIMEOUT_MS", "CACHE_DIR")
 
 
 def start(**env):
@@ -26,10 +26,21 @@ def test_defaults_start():
     assert "started" in result.stdout
 
 
-def test_production_settings_start_with_a_secret_key():
+def test_production_settings_start_with_a_secret_key_and_redis():
+    result = start(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="x" * 60,
+                   DJANGO_ALLOWED_HOSTS="registry.example", REDIS_URL="redis://127.0.0.1:6379/0")
+    assert result.returncode == 0, result.stderr
+
+
+def test_production_refuses_to_start_without_redis():
+    """A per-process cache in production let every worker count its own rate limits and an
+    emergency pause take minutes to reach every worker."""
     result = start(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="x" * 60,
                    DJANGO_ALLOWED_HOSTS="registry.example")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode != 0
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("django.core.exceptions.ImproperlyConfigured: REDIS_URL is "
+                                "required when DJANGO_DEBUG is off"), result.stderr[-2000:]
 
 
 @pytest.mark.parametrize(
@@ -43,6 +54,7 @@ def test_production_settings_start_with_a_secret_key():
         ({"TOKEN_MAX_TTL_SECONDS": "-5"}, "TOKEN_MAX_TTL_SECONDS"),
         ({"TOKEN_TTL_SECONDS": "100", "TOKEN_MAX_TTL_SECONDS": "50"}, "TOKEN_TTL_SECONDS"),
         ({"REDIS_URL": "http://x"}, "REDIS_URL"),
+        ({"REDIS_URL": "redis://x", "REDIS_TIMEOUT_MS": "soon"}, "REDIS_TIMEOUT_MS"),
         ({"DATABASE_URL": "nonsense"}, "DATABASE_URL"),
         ({"THROTTLE_ANON": "lots"}, "THROTTLE_ANON"),
         ({"THROTTLE_ANON": "100/fortnight"}, "THROTTLE_ANON"),

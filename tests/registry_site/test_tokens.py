@@ -361,3 +361,45 @@ def test_token_list_query_count_is_fixed(user, client_for, django_assert_max_num
         token_create(user=user)
     with django_assert_max_num_queries(2):
         assert len(api.get(TOKENS).json()["results"]) == 6
+
+
+def test_a_read_only_token_cannot_revoke_another_token(user, client_for):
+    other, _ = token_create(user=user)
+    reader = client_for(user, scopes=["read"])
+    response = reader.delete(f"{TOKENS}{other.pk}/")
+    assert response.status_code == 403
+    assert response.json() == {"detail": "A read-only token may revoke only itself.",
+                               "code": "permission_denied"}
+    other.refresh_from_db()
+    assert other.revoked_at is None
+    assert not AuditEvent.objects.filter(action="token.revoked").exists()
+
+
+def test_a_read_only_token_cannot_revoke_all(user, client_for):
+    token_create(user=user)
+    reader = client_for(user, scopes=["read"])
+    response = reader.post(f"{TOKENS}revoke_all/")
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
+    assert ApiToken.objects.filter(user=user, revoked_at__isnull=True).count() == 2
+    assert not AuditEvent.objects.filter(action="token.revoked_all").exists()
+
+
+def test_a_read_only_token_can_revoke_itself(user, anon_client):
+    token, secret = token_create(user=user, scopes=["read"])
+    api = bearer(anon_client, secret)
+    assert api.delete(f"{TOKENS}{token.pk}/").status_code == 204
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert api.get("/api/v1/account/").status_code == 401
+
+
+def test_a_token_with_more_than_read_and_the_session_revoke_others(user, client_for, client):
+    first, _ = token_create(user=user)
+    second, _ = token_create(user=user)
+    assert client_for(user, scopes=["read", "vote"]).delete(
+        f"{TOKENS}{first.pk}/").status_code == 204
+    client.force_login(user)
+    assert client.delete(f"{TOKENS}{second.pk}/").status_code == 204
+    assert ApiToken.objects.filter(pk__in=[first.pk, second.pk],
+                                   revoked_at__isnull=False).count() == 2

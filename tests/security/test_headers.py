@@ -112,6 +112,8 @@ def production_env(**extra) -> dict:
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
         "DJANGO_ALLOWED_HOSTS": "registry.example.com",
+        # Production refuses to start without Redis; nothing here connects to it.
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
         **extra,
     })
     return env

@@ -266,3 +266,64 @@ def test_signed_in_pages_count_per_user(rates, make_user):
     client = Client(REMOTE_ADDR="198.51.100.41")
     client.force_login(user)
     assert [client.get("/account/").status_code for _ in range(3)] == [200, 200, 429]
+
+
+# NFKC spellings: Django's login form signs "u９", "𝑢９" and "ⓤ9" in as "u9".
+SPELLINGS = ["u9", "u\uff19", "\U0001d462\uff19", "\u24e49"]
+
+
+def test_nfkc_spellings_share_the_per_username_token_budget(make_user, rates):
+    make_user("u9")
+    rates(token_create="3/min")
+    codes = [client_at(f"198.51.100.{70 + n}").post(
+        "/api/v1/auth/tokens/", {"username": spelling, "password": "wrong"}, format="json"
+    ).status_code for n, spelling in enumerate(SPELLINGS)]
+    assert codes == [401, 401, 401, 429]
+    assert AuditEvent.objects.filter(action="auth.login_failed").count() == 3
+
+
+@pytest.mark.parametrize("path", ["/accounts/login/", "/admin/login/"])
+def test_nfkc_spellings_share_the_per_username_login_budget(make_user, rates, path):
+    make_user("u9")
+    rates(token_create="3/min")
+    # The form normalises with NFKC, so each of these really is a password guess for u9.
+    codes = [Client(REMOTE_ADDR=f"198.51.100.{80 + n}").post(
+        path, {"username": spelling, "password": "wrong"}).status_code
+        for n, spelling in enumerate(SPELLINGS)]
+    assert codes == [200, 200, 200, 429]
+    failed = AuditEvent.objects.filter(action="auth.login_failed")
+    assert [event.details["username"] for event in failed.order_by("id")] == ["u9"] * 3
+
+
+def test_garbage_bearer_tokens_count_against_the_anonymous_limit():
+    client = client_at("198.51.100.90")
+    client.credentials(HTTP_AUTHORIZATION="Bearer air_not-a-real-token")
+    with time_machine.travel("2026-01-01 12:00:00", tick=False):
+        responses = [client.get(PARAMETERS) for _ in range(150)]
+        # The address's budget is spent for anonymous requests too.
+        assert client_at("198.51.100.90").get(PARAMETERS).status_code == 429
+    codes = [response.status_code for response in responses]
+    assert codes == [401] * 100 + [429] * 50
+    assert responses[100].json()["code"] == "throttled"
+    assert responses[100]["Retry-After"] == "60"
+    assert AuditEvent.objects.filter(action="security.throttled").count() == 1
+
+
+def test_permission_refusals_count_against_the_address(client_for, user, rates):
+    """A signed-in client refused by a permission check (here: not a moderator) spends the
+    anonymous budget of its address, which it could otherwise hammer without limit."""
+    rates(anon="3/min", user="1000/min")
+    client = client_for(user)
+    client.defaults["REMOTE_ADDR"] = "198.51.100.91"
+    codes = [client.get("/api/v1/audit-events/").status_code for _ in range(5)]
+    assert codes == [403, 403, 403, 429, 429]
+    assert client.get(PARAMETERS).status_code == 200  # allowed requests still pass
+    assert AuditEvent.objects.filter(action="security.permission_denied").count() == 3
+
+
+def test_anonymous_refusals_are_counted_once(rates):
+    """An anonymous write the permission check refuses counts once, not twice."""
+    rates(anon="4/min")
+    client = client_at("198.51.100.92")
+    codes = [client.post("/api/v1/models/", {}).status_code for _ in range(5)]
+    assert codes == [401, 401, 401, 401, 429]

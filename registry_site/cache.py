@@ -1,0 +1,61 @@
+"""Redis as a cache of copies that fails open: while Redis is unreachable, reads miss and
+writes are dropped, so callers read the database instead of answering 500.
+
+Used for the ``default`` cache alias (statistics, metrics, parameter reads). Counters that must
+hold across workers (rate limits) use the ``throttles`` alias, which raises. ``cache.strict`` is
+the same cache without the fallback, for the writes that must not be lost silently (a changed
+parameter must not leave its old value cached).
+"""
+
+import logging
+import time
+
+from django.core.cache.backends.redis import RedisCache
+
+from registry_site.errors import CACHE_ERRORS
+
+logger = logging.getLogger(__name__)
+
+# One warning per process per this many seconds, not one per request of an outage.
+WARN_EVERY_SECONDS = 10
+
+
+def _fail_open(name: str, fallback):
+    method = getattr(RedisCache, name)
+
+    def call(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except CACHE_ERRORS as exc:
+            self.warn(name, exc)
+            return fallback(*args, **kwargs) if callable(fallback) else fallback
+
+    call.__name__ = name
+    return call
+
+
+def _default(key, default=None, version=None):
+    return default
+
+
+class FailOpenRedisCache(RedisCache):
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self.strict = RedisCache(server, params)
+        self._warned_at = 0.0
+
+    def warn(self, operation: str, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._warned_at >= WARN_EVERY_SECONDS:
+            self._warned_at = now
+            logger.warning("cache %s failed, serving without the cache: %s", operation, exc)
+
+    get = _fail_open("get", _default)
+    get_many = _fail_open("get_many", lambda keys, version=None: {})
+    has_key = _fail_open("has_key", False)
+    add = _fail_open("add", False)
+    set = _fail_open("set", None)
+    touch = _fail_open("touch", False)
+    delete = _fail_open("delete", False)
+    delete_many = _fail_open("delete_many", None)
+    set_many = _fail_open("set_many", lambda data, *args, **kwargs: list(data))
