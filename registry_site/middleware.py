@@ -2,15 +2,66 @@
 limits, and 503 when a dependency is down."""
 
 import ipaddress
+import sys
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import DisallowedHost
+from django.core.signals import got_request_exception
+from django.dispatch import receiver
 from django.http import HttpResponse, JsonResponse
 
 from registry_site.audit import audit_record, reset_client_ip, set_client_ip
 from registry_site.errors import CacheUnavailable, DomainError, dependency_failure
 from registry_site.throttling import AnonRateThrottle, LoginThrottle, UserRateThrottle
-from registry_site.views import error_response
+from registry_site.views import DISALLOWED_HOST, error_response, is_api
+
+# The code an /api/ error gets when something other than the API's own handlers answered it.
+FALLBACK_CODES = {400: "bad_request", 401: "not_authenticated", 403: "permission_denied",
+                  404: "not_found", 405: "method_not_allowed", 413: "request_too_large",
+                  429: "throttled", 500: "server_error", 503: "unavailable"}
+KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
+
+
+@receiver(got_request_exception)
+def _remember_exception(sender, request=None, **kwargs):
+    """Django sends this for an unhandled exception before answering it: keep the exception,
+    so ApiErrorShapeMiddleware can tell a stopped database from any other failure."""
+    if request is not None:
+        request.unhandled_exception = sys.exc_info()[1]
+
+
+class ApiErrorShapeMiddleware:
+    """Outermost: every error under /api/ leaves in the error shape, whoever answered it.
+
+    The API's handlers already answer JSON; this catches what reaches Django's own answers,
+    above all with DEBUG on, where errors raised in middleware (a bad Host header, a database
+    down while the session is read) get Django's HTML debug page rather than handler400/500.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not is_api(request):
+            return self.get_response(request)
+        try:
+            request.get_host()
+        except DisallowedHost:
+            return JsonResponse(DISALLOWED_HOST, status=400)
+        response = self.get_response(request)
+        if response.status_code < 400 or response.get("Content-Type", "").startswith("application/json"):
+            return response
+        failure = dependency_failure(getattr(request, "unhandled_exception", None))
+        if failure is not None:
+            return JsonResponse(failure.as_dict(), status=failure.status_code)
+        status = response.status_code
+        shaped = JsonResponse({"detail": f"{response.reason_phrase}.",
+                               "code": FALLBACK_CODES.get(status, "error")}, status=status)
+        for header in KEPT_HEADERS:
+            if header in response:
+                shaped[header] = response[header]
+        return shaped
 
 
 def client_ip(request) -> str | None:

@@ -94,6 +94,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so it sees every answer: errors under /api/ always leave in the error shape.
+    "registry_site.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "registry_site.middleware.ClientIPMiddleware",
     "registry_site.middleware.NulCharacterMiddleware",
@@ -114,7 +116,7 @@ MIDDLEWARE = [
 
 if not DEBUG:
     # Production serves static files from the app (collectstatic first); runserver does in DEBUG.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "registry_site.urls"
 WSGI_APPLICATION = "registry_site.wsgi.application"

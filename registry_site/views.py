@@ -81,6 +81,10 @@ def api_not_found(request, *args, **kwargs):
     return JsonResponse({"detail": detail, "code": "not_found"}, status=404)
 
 
+DISALLOWED_HOST = {"detail": "The Host header names a host this registry does not serve.",
+                   "code": "disallowed_host"}
+
+
 def is_api(request) -> bool:
     return request.path_info.startswith("/api/")
 
@@ -103,8 +107,7 @@ def bad_request(request, exception=None):
     if not is_api(request):
         return defaults.bad_request(request, exception)
     if isinstance(exception, DisallowedHost):
-        body = {"detail": "The Host header names a host this registry does not serve.",
-                "code": "disallowed_host"}
+        body = DISALLOWED_HOST
     else:
         body = {"detail": "Bad request.", "code": "bad_request"}
     return JsonResponse(body, status=400)

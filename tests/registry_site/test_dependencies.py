@@ -87,6 +87,23 @@ def test_a_session_read_in_middleware_is_503_not_500(user):
     assert api.json() == DATABASE_DOWN
 
 
+def test_with_debug_on_errors_raised_in_middleware_are_still_json_under_api(user, settings):
+    """With DEBUG on (``make run``), Django answers errors raised in middleware with its HTML
+    debug page; under /api/ they still leave in the error shape."""
+    settings.DEBUG = True
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    with connection.execute_wrapper(refuse_connection):
+        api = client.get("/api/v1/account/")
+        page = client.get("/account/")
+    assert (api.status_code, api["Content-Type"]) == (503, "application/json")
+    assert api.json() == DATABASE_DOWN
+    assert page.status_code == 500  # pages keep Django's debug page for developers
+    bad_host = Client().get("/api/v1/parameters/", HTTP_HOST="evil.example")
+    assert (bad_host.status_code, bad_host["Content-Type"]) == (400, "application/json")
+    assert bad_host.json()["code"] == "disallowed_host"
+
+
 def test_healthz_still_answers_503_with_the_database_down(database_down):
     response = Client(raise_request_exception=False).get("/healthz")
     assert response.status_code == 503
