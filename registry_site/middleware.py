@@ -50,7 +50,8 @@ class ApiErrorShapeMiddleware:
         except DisallowedHost:
             return JsonResponse(DISALLOWED_HOST, status=400)
         response = self.get_response(request)
-        if response.status_code < 400 or response.get("Content-Type", "").startswith("application/json"):
+        content_type = response.get("Content-Type", "")
+        if response.status_code < 400 or content_type.startswith("application/json"):
             return response
         failure = dependency_failure(getattr(request, "unhandled_exception", None))
         if failure is not None:
