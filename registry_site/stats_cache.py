@@ -7,10 +7,15 @@ looks at again: unlike deleting a key, which a slow reader could fill back with 
 figures right after. Within one generation readers ``add``, never ``set``, as parameters do.
 """
 
+import logging
 import time
 
 from django.core.cache import cache
 from django.db import transaction
+
+from registry_site.errors import CACHE_ERRORS
+
+logger = logging.getLogger(__name__)
 
 GENERATION_KEY = "stats:generation"
 
@@ -23,10 +28,15 @@ def _new_generation() -> int:
 
 def _next_generation() -> None:
     try:
-        cache.incr(GENERATION_KEY)
-    except ValueError:
-        if not cache.add(GENERATION_KEY, _new_generation(), None):
-            cache.incr(GENERATION_KEY)  # a reader started the count a moment ago
+        try:
+            cache.incr(GENERATION_KEY)
+        except ValueError:
+            if not cache.add(GENERATION_KEY, _new_generation(), None):
+                cache.incr(GENERATION_KEY)  # a reader started the count a moment ago
+    except CACHE_ERRORS as exc:
+        # The write has committed: it must not answer an error because Redis is down. Figures
+        # cached before the outage live at most their timeout.
+        logger.warning("statistics generation not moved on, the cache is down: %s", exc)
 
 
 def statistics_changed() -> None:

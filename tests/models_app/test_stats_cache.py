@@ -54,3 +54,18 @@ def test_figures_read_before_a_write_are_not_cached_after_it(path, register, use
         Client().get(path)
     assert written
     assert (api_total(), page_total()) == (2, 2)
+
+
+def test_a_committed_write_does_not_fail_when_the_cache_is_down(monkeypatch, caplog):
+    """The generation moves on after commit; Redis refusing then must not turn the committed
+    write into an error."""
+    import redis
+
+    from registry_site import stats_cache
+
+    def refuse(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(stats_cache.cache, "incr", refuse)
+    stats_cache._next_generation()
+    assert "statistics generation not moved on" in caplog.text
