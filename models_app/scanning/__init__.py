@@ -417,10 +417,12 @@ def _check_npy(stream: IO[bytes], *, size: int, where: str) -> str:
 
 
 def _claims_safetensors(head: bytes, *, size: int, filename: str) -> bool:
-    """Named .safetensors, or laid out like one: a length, then a JSON object."""
+    """Named .safetensors, or laid out like one: a length within the file, then a JSON object."""
     if filename.lower().endswith(".safetensors"):
         return True
-    return size >= 10 and head[8:10] in (b'{"', b"{}") and head[:4] != b"GGUF"
+    if size < 10 or head[8:10] not in (b'{"', b"{}") or head[:4] == b"GGUF":
+        return False
+    return 2 <= struct.unpack("<Q", head[:8])[0] <= size - 8
 
 
 def _no_duplicates(pairs: list) -> dict:

@@ -45,6 +45,7 @@ limits (refused as ``unscannable`` when reached), and long arguments are skipped
 import _compat_pickle
 import codecs
 import contextlib
+import copyreg
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -94,7 +95,9 @@ class LongString:
     length: int
 
 
+# A value the walk cannot name (it may be a string); and one that is certainly not a string.
 SOMETHING = object()
+NOT_STR = object()
 
 
 @dataclass
@@ -203,11 +206,33 @@ def _utf8_line(reader: _Reader) -> tuple[str | None, int]:
         kept, length = reader.line(decoder=decoder)
     except UnicodeDecodeError:
         raise _LoaderError("a GLOBAL or INST line is not UTF-8") from None
+    except _LoaderError:
+        # The pure-Python unpickler would still import the partial name: do not call it data.
+        raise PickleRefused("unscannable", "The data ends inside the name of a GLOBAL or INST "
+                                           "import; it cannot be scanned.") from None
     if length == 0:
         raise _LoaderError("a GLOBAL or INST line is empty")
     if length > MAX_KNOWN_STRING:
         return None, length
     return kept.decode("utf-8"), length
+
+
+class _NumberLine:
+    """Sees a GET/PUT line chunk by chunk: ``bad`` once a byte before the first NUL cannot be
+    part of an integer (the C string ends at NUL; PyLong_FromString then refuses the line)."""
+
+    ALLOWED = frozenset(b" \t\n\r\f\v0123456789+-_")
+
+    def __init__(self):
+        self.bad = False
+        self.ended = False
+
+    def decode(self, piece: bytes, final: bool = False) -> None:
+        if self.ended or self.bad:
+            return
+        head, nul, _ = piece.partition(b"\0")
+        self.bad = not self.ALLOWED.issuperset(head)
+        self.ended = bool(nul)
 
 
 # Opcodes whose argument is a fixed number of bytes and which push one plain item.
@@ -232,7 +257,6 @@ _COUNTED = {
 }
 # Text-line arguments that push one plain item: INT, LONG, FLOAT, STRING.
 _LINE_PUSH = {ord(c) for c in "ILFS"}
-CODE_BEARING = {ord(c) for c in "ciobRP"} | {ord("Q"), 0x81, 0x92, 0x93, 0x82, 0x83, 0x84}
 PROTO = 0x80
 STOP = ord(".")
 HIGHEST_PROTOCOL = 5
@@ -345,6 +369,7 @@ class _Walk:
             self.refuse(f"imports {dotted}, outside the safe list (tensors, arrays and plain "
                         "containers)")
         self.state.imports.add(dotted)
+        self.code_seen = True
         return Global(dotted)
 
     def memo_put(self, index: int) -> None:
@@ -355,7 +380,10 @@ class _Walk:
 
     def text_index(self) -> int:
         """GET/PUT's decimal line, parsed as _pickle does (PyLong_FromString, base 10)."""
-        kept, length = self.reader.line()
+        checker = _NumberLine()
+        kept, length = self.reader.line(decoder=checker)
+        if checker.bad:
+            raise _LoaderError("a memo index is not a number")
         if length > MAX_KNOWN_STRING:
             raise PickleRefused("unscannable", f"The pickle in {self.where} has a memo index "
                                                f"line of {length} bytes.")
@@ -390,8 +418,8 @@ class _Walk:
                                       "(SCAN_PICKLE_MAX_OPCODES)")
                 if op in _PLAIN_PUSH:
                     if len(stack) + len(self.marks) >= self.max_stack:
-                        self.push(SOMETHING)
-                    stack.append(SOMETHING)
+                        self.push(NOT_STR)
+                    stack.append(NOT_STR)
                     continue
                 if op == STOP:
                     self.pop()
@@ -400,8 +428,6 @@ class _Walk:
                 if handler is None:
                     raise _LoaderError(f"invalid load key {op:#04x}")
                 handler(op)
-                if op in CODE_BEARING:
-                    self.code_seen = True
         finally:
             state.opcodes += walked
 
@@ -435,11 +461,12 @@ class _Walk:
 
     def fixed(self, op: int) -> None:  # BININT, BININT1, BININT2, BINFLOAT
         self.reader.exact(_FIXED_PUSH[op])
-        self.push(SOMETHING)
+        self.push(NOT_STR)
 
     def line_push(self, op: int) -> None:  # INT, LONG, FLOAT, STRING: the value is not needed
         self.reader.line(keep=0)
-        self.push(SOMETHING)
+        # STRING decodes to str with the loader's encoding: it may name a module.
+        self.push(SOMETHING if op == ord("S") else NOT_STR)
 
     def counted(self, op: int) -> None:
         width, signed, text = _COUNTED[op]
@@ -449,7 +476,8 @@ class _Walk:
             raise _LoaderError("a negative or oversized length")
         data = self.reader.skip(length, keep=MAX_KNOWN_STRING + 1 if text else 0)
         if not text:
-            self.push(SOMETHING)
+            # BINSTRING and SHORT_BINSTRING decode to str with the loader's encoding.
+            self.push(SOMETHING if op in (ord("T"), ord("U")) else NOT_STR)
         elif length > MAX_KNOWN_STRING:
             self.push(LongString(length))
         else:
@@ -505,11 +533,11 @@ class _Walk:
 
     def collect(self, op: int) -> None:  # DICT, LIST, TUPLE, FROZENSET
         self.pop_mark()
-        self.push(SOMETHING)
+        self.push(NOT_STR)
 
     def tuple_n(self, op: int) -> None:  # TUPLE1..3
         self.pop(op - 0x84)
-        self.push(SOMETHING)
+        self.push(NOT_STR)
 
     def get(self, op: int) -> None:  # GET, BINGET, LONG_BINGET
         if op == ord("g"):
@@ -541,20 +569,17 @@ class _Walk:
             raise _LoaderError("a FRAME longer than the data")
 
     def next_buffer(self, op: int) -> None:
-        self.push(SOMETHING)
+        self.push(NOT_STR)
 
     def readonly_buffer(self, op: int) -> None:
         self.need(1)
 
     def global_(self, op: int) -> None:  # GLOBAL
-        # The pure-Python unpickler imports even when the data ends inside the name.
-        self.code_seen = True
         module, _ = _utf8_line(self.reader)
         name, _ = _utf8_line(self.reader)
         self.push(self.check_import(module, name))
 
     def inst(self, op: int) -> None:  # INST: the class, then a call with the items above the mark
-        self.code_seen = True
         module, _ = _utf8_line(self.reader)
         name, _ = _utf8_line(self.reader)
         self.check_import(module, name)
@@ -563,6 +588,8 @@ class _Walk:
 
     def stack_global(self, op: int) -> None:
         module, name = self.pop(2)
+        if module is NOT_STR or name is NOT_STR:
+            raise _LoaderError("STACK_GLOBAL requires str")
         if not isinstance(module, str) or not isinstance(name, str):
             self.refuse(f"imports a global named by {_describe(module)} and {_describe(name)}, "
                         "which the scanner cannot resolve to known strings")
@@ -573,15 +600,19 @@ class _Walk:
             raise _LoaderError("could not find MARK")
         if len(self.stack) - self.marks[-1] < 1:
             raise _LoaderError("unpickling stack underflow")
-        self.require_global(self.pop_mark()[0], "OBJ")
+        self.pop_mark()
         self.push(SOMETHING)
 
+    # Calls are not refused by what they call: every value on the stack is plain data (not
+    # callable: the unpickler raises TypeError) or came from an allowed global, and with this
+    # allow-list the only callables any of them can yield are allowed globals (numpy's scalar
+    # hands back the object it was given). The imports are the gate.
     def call2(self, op: int) -> None:  # REDUCE, NEWOBJ: callable and arguments
-        self.require_global(self.pop(2)[0], "REDUCE" if op == ord("R") else "NEWOBJ")
+        self.pop(2)
         self.push(SOMETHING)
 
     def newobj_ex(self, op: int) -> None:
-        self.require_global(self.pop(3)[0], "NEWOBJ_EX")
+        self.pop(3)
         self.push(SOMETHING)
 
     def build(self, op: int) -> None:
@@ -601,13 +632,13 @@ class _Walk:
         self.push(SOMETHING)
 
     def ext(self, op: int) -> None:  # EXT1, EXT2, EXT4
-        self.reader.exact({0x82: 1, 0x83: 2, 0x84: 4}[op])
-        self.refuse("uses the copyreg extension registry (EXT opcodes), whose targets cannot "
-                    "be checked")
-
-    def require_global(self, item, opcode: str) -> None:
-        if not isinstance(item, Global):
-            self.refuse(f"calls ({opcode}) {_describe(item)}, not an allowed global")
+        code = int.from_bytes(self.reader.exact({0x82: 1, 0x83: 2, 0x84: 4}[op]), "little")
+        if code in copyreg._inverted_registry:
+            self.refuse("uses the copyreg extension registry (EXT opcodes), whose targets "
+                        "cannot be checked")
+        # Neither pickle, numpy nor torch registers extension codes: the unpickler raises
+        # "unregistered extension code", as it does for an unknown opcode byte.
+        raise _LoaderError("unregistered extension code")
 
 
 def _describe(item) -> str:
@@ -624,6 +655,7 @@ def _describe(item) -> str:
 class WalkResult:
     is_pickle: bool
     count: int = 0
+    first_stop: int = 0  # the offset just after the first pickle's STOP
     note: str = ""
 
 
@@ -631,19 +663,21 @@ def walk_pickles(stream: IO[bytes], *, size: int, state: WalkState, where: str) 
     """Walk ``stream`` (``size`` bytes) from offset 0 as the unpickler would read it."""
     stream.seek(0)
     reader = _Reader(stream, start=0, size=size)
-    head = reader.peek(2)
-    starts_with_proto = len(head) == 2 and head[0] == PROTO and head[1] <= HIGHEST_PROTOCOL
+    # Protocols 4 and 5 always open with PROTO then FRAME: data that does is a pickle.
+    head = reader.peek(3)
+    framed = len(head) == 3 and head[0] == PROTO and head[1] in (4, 5) and head[2] == 0x95
     memo = _Memo(state.limits.max_memo)
     walk = _Walk(reader, state, memo, where)
     try:
         walk.run()
     except _LoaderError as error:
-        if walk.code_seen or starts_with_proto:
+        if walk.code_seen or framed:
             raise PickleRefused("unscannable", (
                 f"The pickle in {where} is truncated or cannot be decoded at offset "
                 f"{reader.position} ({error}).")) from None
         return WalkResult(is_pickle=False, note=str(error))
-    count = 1
+    count, first_stop = 1, reader.position
+    imported = walk.code_seen or framed
     while reader.position < size:
         # A loader that calls pickle.load again starts with an empty memo; one that reuses its
         # Unpickler keeps the memo (MEMOIZE then numbers on from it). The next pickle must pass
@@ -652,12 +686,18 @@ def walk_pickles(stream: IO[bytes], *, size: int, state: WalkState, where: str) 
         for next_memo in (_Memo(state.limits.max_memo), memo):
             stream.seek(start)
             reader = _Reader(stream, start=start, size=size)
+            walk = _Walk(reader, state, next_memo, where)
             try:
-                _Walk(reader, state, next_memo, where).run()
+                walk.run()
             except _LoaderError as error:
+                if not (imported or walk.code_seen):
+                    # Plain values (no import anywhere), then bytes the unpickler cannot read:
+                    # no code can run from any of it, so it is data like any other.
+                    return WalkResult(is_pickle=False, note=f"plain values then {error}")
                 raise PickleRefused("unscannable", (
                     f"{where.capitalize()} holds {size - start} bytes after the end (STOP) of "
                     f"its pickle at offset {start}, which are not a complete pickle ({error}); "
                     "a pickle must be followed by nothing or by another pickle.")) from None
+            imported = imported or walk.code_seen
         count += 1
-    return WalkResult(is_pickle=True, count=count)
+    return WalkResult(is_pickle=True, count=count, first_stop=first_stop)

@@ -183,16 +183,31 @@ def test_executable_inside_a_gzip_inside_a_zip_is_refused():
     assert refusal.reason == "executable"
 
 
-def test_extension_registry_opcodes_are_refused():
-    assert refused(b"\x80\x02\x82\x01.").reason == "unsafe_pickle"
-
-
-def test_call_of_something_that_is_not_an_allowed_global_is_refused():
-    # REDUCE on the result of another call: never an allowed global.
-    data = b"\x80\x02ccollections\nOrderedDict\n)R)R."
+def test_stack_global_of_strings_the_walk_cannot_name_is_refused(tmp_path, marker):
+    # STRING opcodes decode to str in the unpickler: module and name come from the stack.
+    data = (b"S'builtins'\nS'exec'\n\x93"
+            + f.binunicode(f"open({str(marker)!r}, 'w').close()") + b"\x85R.")
+    assert runs_payload(tmp_path, data, "pickle")
     refusal = refused(data)
     assert refusal.reason == "unsafe_pickle"
-    assert "REDUCE" in refusal.message
+    assert "cannot resolve" in refusal.message
+
+
+def test_extension_opcodes_are_refused_when_a_code_is_registered():
+    import copyreg
+    import pickle
+
+    data = b"\x80\x02\x82\xf0)R."
+    # Unregistered (the default everywhere): the unpickler raises, nothing is imported.
+    with pytest.raises(ValueError, match="unregistered extension code"):
+        pickle.loads(data)
+    copyreg.add_extension("collections", "OrderedDict", 0xF0)
+    try:
+        refusal = refused(data)
+    finally:
+        copyreg.remove_extension("collections", "OrderedDict", 0xF0)
+    assert refusal.reason == "unsafe_pickle"
+    assert "extension registry" in refusal.message
 
 
 def test_truncated_pickle_after_an_import_is_unscannable():
@@ -201,8 +216,13 @@ def test_truncated_pickle_after_an_import_is_unscannable():
     assert "truncated" in refusal.message
 
 
-def test_pickle_protocol_header_then_garbage_is_unscannable():
-    assert refused(b"\x80\x04\x00\x00\x00").reason == "unscannable"
+def test_protocol_4_header_then_garbage_is_unscannable():
+    refusal = refused(b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+    assert refusal.reason == "unscannable"
+
+
+def test_global_name_cut_by_the_end_of_the_data_is_unscannable():
+    assert refused(b"cos\nsys").reason == "unscannable"
 
 
 # Benign files that must still be accepted.
