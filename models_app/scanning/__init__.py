@@ -417,12 +417,13 @@ def _check_npy(stream: IO[bytes], *, size: int, where: str) -> str:
 
 
 def _claims_safetensors(head: bytes, *, size: int, filename: str) -> bool:
-    """Named .safetensors, or laid out like one: a length within the file, then a JSON object."""
+    """Named .safetensors, or laid out like one: a plausible length, then a JSON object."""
     if filename.lower().endswith(".safetensors"):
         return True
     if size < 10 or head[8:10] not in (b'{"', b"{}") or head[:4] == b"GGUF":
         return False
-    return 2 <= struct.unpack("<Q", head[:8])[0] <= size - 8
+    # A header length under 4 GiB (its top four bytes zero) keeps random data out.
+    return 2 <= struct.unpack("<Q", head[:8])[0] < 1 << 32
 
 
 def _no_duplicates(pairs: list) -> dict:
