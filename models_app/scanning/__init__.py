@@ -284,9 +284,10 @@ class _Scan:
 
     def member(self, archive, stream, info: zipfile.ZipInfo, *, size: int, where: str,
                depth: int) -> None:
-        if PurePosixPath(info.filename.replace("\\", "/")).name == "__main__.py":
+        path = PurePosixPath(info.filename.replace("\\", "/"))
+        if path.name in ("__main__.py", "__main__.pyc") or "__main__" in path.parts:
             raise ScanRefused("executable", f"The {where} makes the zip a runnable Python "
-                                            "application (python file.zip runs it).")
+                                            "application (python file.zip runs __main__).")
         if info.flag_bits & 0x1:
             raise ScanRefused("unscannable", f"The {where} is encrypted and cannot be scanned.")
         try:
