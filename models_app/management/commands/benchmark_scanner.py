@@ -1,13 +1,14 @@
 """Scan benchmark: peak memory and time to scan artifacts of every kind at several sizes.
 
 Builds each file on disk (never in memory), then scans it in a fresh child process and reads
-that child's peak RSS (``wait4``), so one scan's memory cannot hide another's. The peak must
+that child's peak resident memory (``VmHWM`` in ``/proc/self/status``: the high-water mark of
+the child's own address space, which, unlike ``ru_maxrss``, does not inherit the parent's size
+at fork) before and after the scan, so one scan's memory cannot hide another's. The peak must
 stay flat as files grow: pickles are walked through a 64 KiB buffer, stored zip members are
 read in place, compressed data is spooled to temporary files.
 """
 
 import gzip
-import io
 import json
 import os
 import struct
@@ -143,11 +144,14 @@ KINDS: dict[str, Callable] = {
 }
 
 CHILD = """
-import json, os, resource, sys, time, tracemalloc, django
+import json, os, re, sys, time, tracemalloc, django
 django.setup()
 from models_app.scanning import ScanRefused, scan_artifact
+def high_water_kib():
+    with open("/proc/self/status") as status:
+        return int(re.search(r"VmHWM:\\s+(\\d+) kB", status.read()).group(1))
 path, trace = sys.argv[1], len(sys.argv) > 2
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = high_water_kib()
 if trace:
     tracemalloc.start()
 wall, cpu = time.perf_counter(), time.process_time()
@@ -157,14 +161,26 @@ try:
 except ScanRefused as refusal:
     outcome = f"refused: {refusal.reason} ({refusal.message[:60]})"
 print(json.dumps({"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu,
-                  "baseline_kib": before, "outcome": outcome,
+                  "before_kib": before, "peak_kib": high_water_kib(), "outcome": outcome,
                   "traced_peak": tracemalloc.get_traced_memory()[1] if trace else None}))
 """
 
 
+def scan_in_child(path: str, *, trace: bool = False) -> dict:
+    """Scan ``path`` in a fresh Python process; its timings, memory and outcome."""
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, path, *(["trace"] if trace else [])],
+        capture_output=True, cwd=settings.BASE_DIR,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "registry_site.settings"})
+    if child.returncode:
+        raise CommandError(f"The scan of {path} failed: {child.stderr.decode()[-500:]}")
+    return json.loads(child.stdout)
+
+
 class Command(BaseCommand):
     help = ("Build artifacts of every kind at 4, 24 and 100 MiB and print, per scan, the peak "
-            "RSS of a fresh child process above its start-up baseline, and wall and CPU time.")
+            "resident memory of a fresh child process, its growth during the scan, and wall "
+            "and CPU time.")
 
     def add_arguments(self, parser):
         parser.add_argument("--sizes", default="4,24,100", help="File sizes in MiB.")
@@ -183,7 +199,7 @@ class Command(BaseCommand):
         unknown = set(kinds) - KINDS.keys()
         if unknown:
             raise CommandError(f"Unknown kinds {sorted(unknown)}; choose from {list(KINDS)}.")
-        self.stdout.write(f"{'kind':<15} {'MiB':>4} {'file':>10} {'peak RSS':>9} "
+        self.stdout.write(f"{'kind':<15} {'MiB':>4} {'file':>10} {'peak':>9} "
                           f"{'+scan':>8} {'traced':>8} {'wall s':>7} {'cpu s':>6}  outcome")
         for kind in kinds:
             for size in sizes:
@@ -194,20 +210,9 @@ class Command(BaseCommand):
                                          suffix=f".{kind}") as file:
             KINDS[kind](file, size)
             file.flush()
-            child = subprocess.Popen(
-                [sys.executable, "-c", CHILD, file.name, *(["trace"] if self.trace else [])],
-                stdout=subprocess.PIPE,
-                cwd=settings.BASE_DIR, env={**os.environ,
-                                            "DJANGO_SETTINGS_MODULE": "registry_site.settings"})
-            output = child.stdout.read()
-            _, status, usage = os.wait4(child.pid, 0)
-            child.stdout.close()
-            child.returncode = os.waitstatus_to_exitcode(status)
-            if child.returncode:
-                raise CommandError(f"The scan of {kind} failed (exit {child.returncode}).")
-            result = json.load(io.BytesIO(output))
-            peak = usage.ru_maxrss / 1024
-            grown = (usage.ru_maxrss - result["baseline_kib"]) / 1024
+            result = scan_in_child(file.name, trace=self.trace)
+            peak = result["peak_kib"] / 1024
+            grown = (result["peak_kib"] - result["before_kib"]) / 1024
             traced = (f"{result['traced_peak'] / MIB:>6.2f}Mi" if self.trace else f"{'-':>8}")
             self.stdout.write(
                 f"{kind:<15} {size // MIB:>4} {os.path.getsize(file.name) / MIB:>8.2f}Mi "
