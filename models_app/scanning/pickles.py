@@ -4,42 +4,51 @@ Why our own walker: ``pickletools.genops`` parses the *values* of text arguments
 on spellings the C unpickler (Modules/_pickle.c) accepts (``I0x10\\n``: ``_pickle`` reads
 integers with base 0), so a scanner built on it saw "no imports" in pickles that ran code.
 This walker never interprets a numeric argument: it only needs how many bytes each opcode
-takes (a line, or a 1/2/4/8-byte length and that many bytes) and its effect on the stack, so
-its position in the stream is always the unpickler's. It keeps nothing per opcode: a bounded
-symbolic stack (an item is a short known string, an imported global, or "something"), a mark
-stack and a memo of the few items that matter (strings and globals), never the opcodes.
+takes (a line, or a 1/2/4/8-byte length and that many bytes, skipped in chunks) and its effect
+on the stack, so its position in the stream is always the unpickler's. It keeps nothing per
+opcode: a bounded symbolic stack (an item is a short known string, an imported global, "not a
+string", or "something"), the mark stack, and a memo that records which indices are set and
+keeps only the values that can name an allowed global.
 
 When is a byte sequence a pickle? ``pickle.load``, ``numpy.load(allow_pickle=True)`` and the
 legacy ``torch.load`` all unpickle from the front of any file, so every file and every archive
 member is walked from offset 0:
 
-* a ``GLOBAL``/``STACK_GLOBAL``/``INST`` outside the allow-list, a ``STACK_GLOBAL`` whose
-  operands are not known strings, a call (``REDUCE``, ``NEWOBJ``, ``NEWOBJ_EX``, ``OBJ``) of
-  anything but an allowed global, or an ``EXT*`` opcode refuses the file wherever it occurs;
+* an import (``GLOBAL``, ``STACK_GLOBAL``, ``INST``) outside the allow-list, a ``STACK_GLOBAL``
+  whose operands are not strings the walk knows, or an ``EXT*`` opcode in data that opens with
+  ``PROTO`` (or whose code is registered in ``copyreg``) refuses the file wherever it occurs;
 * reaching ``STOP`` makes the bytes a pickle; what follows must be another complete pickle
   that passes too (legacy ``torch.save`` files, whose raw storages follow the pickles, are
   therefore refused: save with the zip format, the default since PyTorch 1.6);
 * stopping where the unpickler itself raises (an opcode byte it does not know, the end of the
   data inside an argument or before ``STOP``, a negative length, popping an empty stack or a
-  missing mark, an unsupported protocol number, a non-UTF-8 ``GLOBAL`` line) *before any
-  code-bearing opcode ran* means the bytes are opaque data (raw weights, GGUF, ONNX, a zip,
-  an ``.npy``) and the other checks decide;
-* stopping that way *after* a code-bearing opcode, or in data that starts with a ``PROTO``
-  opcode, is a truncated or undecodable pickle: ``unscannable``.
+  missing mark, an unsupported protocol, a non-UTF-8 ``GLOBAL`` line, an unregistered
+  extension code) *before any import* means the bytes are opaque data (raw weights, GGUF,
+  ONNX, a zip, an ``.npy``) and the other checks decide; so do plain values (no import) that
+  reach ``STOP`` followed by bytes the unpickler cannot read;
+* stopping that way *after* an import, or in data that opens like a protocol 4-5 pickle
+  (``PROTO`` then ``FRAME``), is a truncated or undecodable pickle: ``unscannable``.
 
-Why this fails closed. The unpickler executes opcodes strictly in order and can only run code
-through the code-bearing opcodes (the imports, the calls, ``BUILD``'s ``__setstate__``,
-``persistent_load`` and the extension registry). The walker sees the same opcode sequence as
-the unpickler because both take exactly the same argument bytes, and it checks each
-code-bearing opcode before going on. It declares "the unpickler stops here" only at errors the
-unpickler raises for every input (the list above); where it is unsure whether the unpickler
-would raise (a malformed number, a bad string escape, a memo index never stored, a call
-that would fail), it assumes the unpickler goes on and keeps walking, which can only refuse
-more. So when it calls data opaque, the unpickler executed only plain pushes before raising
-and ran no code; and when it accepts a pickle, every import the unpickler could perform was
-on the allow-list. A ``tests/security/test_scanner_pickle_walk.py`` fuzz test checks these
-claims against the real C unpickler. Every loop is bounded: opcodes, stack, marks and memo have
-limits (refused as ``unscannable`` when reached), and long arguments are skipped in chunks.
+Why this fails closed. The unpickler executes opcodes strictly in order, and code it did not
+write can only come in through an import: ``find_class`` (``GLOBAL``, ``STACK_GLOBAL``,
+``INST``) or the extension registry (``EXT*``). The walker sees the same opcode sequence as the
+unpickler, because both take exactly the same argument bytes, and it checks every import
+before going on. Calls (``REDUCE``, ``NEWOBJ``, ``OBJ``, ``BUILD``) are not gates: a value on
+the stack is plain data (none of it callable: the unpickler raises ``TypeError``), an allowed
+global, or what an allowed global returned, and with this allow-list none of those returns a
+callable other than an allowed global (numpy's ``scalar`` can hand one back). Persistent ids go
+to the loader's own ``persistent_load`` (``pickle.load`` has none and raises; torch's accepts
+only tuples), with arguments built under the same checks. The walker declares "the unpickler
+stops here" only at errors the C unpickler raises for every input (the list above); where it
+is unsure (a malformed number, a bad string escape, a memo index never stored, a call that
+would fail), it assumes the unpickler goes on and keeps walking, which can only refuse more.
+So when it calls data opaque the unpickler imported nothing before raising, and when it accepts
+a pickle every import the unpickler could perform was on the allow-list. Where the pure-Python
+unpickler differs (it reads a last line without a newline), the data ending inside an import
+name is refused. ``tests/security/test_scanner_pickle_walk.py`` checks these claims on fuzzed
+pickles against the real C unpickler, and that raw weights are not refused for looking like a
+pickle (an opcode at the front of random data is common; an allowed import is not). Every loop
+is bounded: opcodes, stack, marks and memo have limits (``unscannable`` when reached).
 """
 
 import _compat_pickle
@@ -324,6 +333,10 @@ class _Walk:
         self.code_seen = False
         self.proto = 0
         self.max_stack = state.limits.max_stack
+        head = reader.peek(2)
+        # Data that opens with PROTO is meant as a pickle (EXT exists from protocol 2 on).
+        self.opens_with_proto = (len(head) == 2 and head[0] == PROTO
+                                 and head[1] <= HIGHEST_PROTOCOL)
 
     # The C unpickler's stack discipline: items below the newest mark cannot be popped.
     def need(self, n: int) -> None:
@@ -633,10 +646,11 @@ class _Walk:
 
     def ext(self, op: int) -> None:  # EXT1, EXT2, EXT4
         code = int.from_bytes(self.reader.exact({0x82: 1, 0x83: 2, 0x84: 4}[op]), "little")
-        if code in copyreg._inverted_registry:
+        if self.opens_with_proto or code in copyreg._inverted_registry:
             self.refuse("uses the copyreg extension registry (EXT opcodes), whose targets "
                         "cannot be checked")
-        # Neither pickle, numpy nor torch registers extension codes: the unpickler raises
+        # Elsewhere (the front of raw data starts with 0x82-0x84 about once in 85 blocks):
+        # neither pickle, numpy nor torch registers extension codes, so the unpickler raises
         # "unregistered extension code", as it does for an unknown opcode byte.
         raise _LoaderError("unregistered extension code")
 

@@ -193,14 +193,21 @@ def test_stack_global_of_strings_the_walk_cannot_name_is_refused(tmp_path, marke
     assert "cannot resolve" in refusal.message
 
 
-def test_extension_opcodes_are_refused_when_a_code_is_registered():
+def test_extension_opcodes_in_a_pickle_are_refused():
+    refusal = refused(b"\x80\x02\x82\xf0)R.")
+    assert refusal.reason == "unsafe_pickle"
+    assert "extension registry" in refusal.message
+
+
+def test_extension_opcodes_are_refused_anywhere_when_a_code_is_registered():
     import copyreg
     import pickle
 
-    data = b"\x80\x02\x82\xf0)R."
+    data = b"\x82\xf0)R."
     # Unregistered (the default everywhere): the unpickler raises, nothing is imported.
     with pytest.raises(ValueError, match="unregistered extension code"):
         pickle.loads(data)
+    assert scan(data).file_format == "binary"
     copyreg.add_extension("collections", "OrderedDict", 0xF0)
     try:
         refusal = refused(data)
