@@ -43,6 +43,11 @@ from typing import IO
 
 from django.conf import settings
 from numpy.lib import format as npy_format
+
+try:  # NumPy 2 keeps the implementation, with the version-3 header reader, here
+    from numpy.lib._format_impl import _read_array_header
+except ImportError:  # NumPy 1.26
+    from numpy.lib.format import _read_array_header
 from picklescan.relaxed_zipfile import RelaxedZipFile
 
 from models_app.scanning.pickles import (
@@ -397,8 +402,8 @@ def _check_npy(stream: IO[bytes], *, size: int, where: str) -> str:
             shape, _, dtype = npy_format.read_array_header_2_0(stream, max_header_size=max_header)
         elif major_minor == (3, 0):
             # Version 3.0 (UTF-8 field names) has no public reader of its own.
-            shape, _, dtype = npy_format._read_array_header(
-                stream, major_minor, max_header_size=max_header)
+            shape, _, dtype = _read_array_header(stream, major_minor,
+                                                 max_header_size=max_header)
         else:
             raise ValueError(f"unsupported format version {major_minor}")
     except Exception as exc:  # NumPy's reader decides; whatever it cannot read is refused.

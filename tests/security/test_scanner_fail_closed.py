@@ -264,6 +264,14 @@ def test_numpy_numeric_arrays_are_accepted():
         assert scan(buffer.getvalue()).file_format == "numpy-npz"
 
 
+def test_npy_format_version_3_is_read_by_numpy():
+    buffer = io.BytesIO()
+    with pytest.warns(UserWarning, match="format 3.0"):  # a non-Latin-1 field name
+        np.save(buffer, np.zeros(3, dtype=[("重", "<f4")]))
+    assert buffer.getvalue()[6:8] == b"\x03\x00"
+    assert scan(buffer.getvalue()).file_format == "numpy-npy"
+
+
 def test_pickled_numpy_array_is_accepted():
     import pickle
 
