@@ -78,8 +78,9 @@ SAFE_GLOBALS = {
 # Strings that can be half of an allowed STACK_GLOBAL: only these are worth keeping in the memo.
 _ALLOWED_WORDS = {word: word for module, names in SAFE_GLOBALS.items()
                   for word in (module, *names)}
-# Longer strings are kept only as "a string" (no allowed name is this long).
-MAX_KNOWN_STRING = 256
+# Longer strings are kept only as "a string" (no allowed name is this long); with the stack
+# limit this bounds the walk's memory (100,000 items of at most 128 bytes: under 20 MiB).
+MAX_KNOWN_STRING = 128
 READ_CHUNK = 65536
 
 
@@ -235,6 +236,8 @@ class _NumberLine:
     def __init__(self):
         self.bad = False
         self.ended = False
+        self.text = b""  # the part before the NUL, up to MAX_KNOWN_STRING + 1 bytes
+        self.length = 0
 
     def decode(self, piece: bytes, final: bool = False) -> None:
         if self.ended or self.bad:
@@ -242,6 +245,8 @@ class _NumberLine:
         head, nul, _ = piece.partition(b"\0")
         self.bad = not self.ALLOWED.issuperset(head)
         self.ended = bool(nul)
+        self.text += head[:MAX_KNOWN_STRING + 1 - len(self.text)]
+        self.length += len(head)
 
 
 # Opcodes whose argument is a fixed number of bytes and which push one plain item.
@@ -280,7 +285,9 @@ class _Memo:
     ever looked up. Anything else, and a missing index, reads back as "something".
     """
 
-    BITMAP_INDICES = 1 << 24
+    BITMAP_INDICES = 1 << 24  # a 2 MiB bitmap at most
+    # Python's pickler numbers the memo densely from 0: large indices are rare.
+    MAX_LARGE_INDICES = 65_536
 
     def __init__(self, limit: int):
         self.limit = limit
@@ -304,11 +311,14 @@ class _Memo:
             self.large.add(index)
         return True
 
+    def full(self) -> bool:
+        return self.count > self.limit or len(self.large) > self.MAX_LARGE_INDICES
+
     def put(self, index: int, item) -> bool:
         """Store ``item`` at ``index``; False when the memo limit is reached."""
         if self._mark(index):
             self.count += 1
-            if self.count > self.limit:
+            if self.full():
                 return False
         if isinstance(item, Global) or (isinstance(item, str) and item in _ALLOWED_WORDS):
             self.values[index] = item
@@ -389,20 +399,21 @@ class _Walk:
         self.need(1)
         if not self.memo.put(index, self.stack[-1]):
             self.refuse_limit(f"{self.state.limits.max_memo} memo entries "
-                              "(SCAN_PICKLE_MAX_MEMO)")
+                              f"(SCAN_PICKLE_MAX_MEMO), {_Memo.MAX_LARGE_INDICES} of them "
+                              "numbered from 2**24 up")
 
     def text_index(self) -> int:
         """GET/PUT's decimal line, parsed as _pickle does (PyLong_FromString, base 10)."""
         checker = _NumberLine()
-        kept, length = self.reader.line(decoder=checker)
+        self.reader.line(keep=0, decoder=checker)
         if checker.bad:
             raise _LoaderError("a memo index is not a number")
-        if length > MAX_KNOWN_STRING:
+        if checker.length > MAX_KNOWN_STRING:
             raise PickleRefused("unscannable", f"The pickle in {self.where} has a memo index "
-                                               f"line of {length} bytes.")
+                                               f"of {checker.length} characters.")
         try:
             # The C string ends at a NUL byte; int() accepts the same spellings otherwise.
-            index = int(kept.split(b"\0", 1)[0])
+            index = int(checker.text)
         except ValueError:
             raise _LoaderError("a memo index is not a number") from None
         if index < 0:

@@ -88,6 +88,28 @@ def test_scan_memory_does_not_grow_with_the_file(tmp_path):
     assert grown < 16, f"a 48 MiB pickle grew the scanner by {grown:.0f} MiB"
 
 
+def test_worst_case_walk_memory_is_bounded_by_the_limits():
+    """The most a pickle can make the walk hold: a full stack of the longest strings it keeps,
+    and memo indices spread far apart."""
+    import struct
+    import tracemalloc
+
+    strings = b"\x80\x04" + (b"\x8c\x80" + b"a" * 128) * 99_990 + b"."
+    spread = b"\x80\x04N" + b"".join(b"r" + struct.pack("<I", (1 << 24) + i * 7)
+                                      for i in range(70_000)) + b"."
+    tracemalloc.start()
+    try:
+        assert scan_artifact(io.BytesIO(strings), size=len(strings)).file_format == "pickle"
+        assert tracemalloc.get_traced_memory()[1] < 24 * MIB
+        tracemalloc.reset_peak()
+        refusal = refused(spread)
+        assert tracemalloc.get_traced_memory()[1] < 8 * MIB
+    finally:
+        tracemalloc.stop()
+    assert refusal.reason == "unscannable"
+    assert "2**24" in refusal.message
+
+
 def test_member_count_limit(settings):
     settings.SCAN_MAX_MEMBERS = 3
     refusal = refused(f.zip_of({f"m{i}": b"\x00" for i in range(4)}))
