@@ -329,21 +329,47 @@ class _Memo:
     def get(self, index: int):
         return self.values.get(index, SOMETHING)
 
+    def memoize(self, item) -> bool:
+        return self.put(self.count, item)
+
+
+class _EitherMemo:
+    """The memo of a pickle that follows another: empty for a loader that calls pickle.load
+    again, the previous one continued for a loader that reuses its Unpickler (MEMOIZE then
+    numbers on from it). Both are updated; a lookup is known only where both agree."""
+
+    def __init__(self, fresh: _Memo, continued: _Memo):
+        self.fresh, self.continued = fresh, continued
+
+    def put(self, index: int, item) -> bool:
+        return self.fresh.put(index, item) & self.continued.put(index, item)
+
+    def memoize(self, item) -> bool:
+        return self.fresh.memoize(item) & self.continued.memoize(item)
+
+    def get(self, index: int):
+        value = self.fresh.get(index)
+        return value if value == self.continued.get(index) else SOMETHING
+
 
 class _Walk:
     """One pickle, opcode by opcode, from the reader's position to STOP."""
 
-    def __init__(self, reader: _Reader, state: WalkState, memo: _Memo, where: str):
+    def __init__(self, reader: _Reader, state: WalkState, memo, where: str):
         self.reader = reader
         self.state = state
         self.memo = memo
         self.where = where
-        self.stack: list = []
-        self.marks: list[int] = []
+        self.max_stack = state.limits.max_stack
+        self.table = self.handlers()
+        self.reset()
+
+    def reset(self) -> None:
+        """Start the next pickle (the unpickler's load() resets all but the memo)."""
+        self.stack, self.marks = [], []
         self.code_seen = False
         self.proto = 0
-        self.max_stack = state.limits.max_stack
-        head = reader.peek(2)
+        head = self.reader.peek(2)
         # Data that opens with PROTO is meant as a pickle (EXT exists from protocol 2 on).
         self.opens_with_proto = (len(head) == 2 and head[0] == PROTO
                                  and head[1] <= HIGHEST_PROTOCOL)
@@ -398,7 +424,10 @@ class _Walk:
     def memo_put(self, index: int) -> None:
         self.need(1)
         if not self.memo.put(index, self.stack[-1]):
-            self.refuse_limit(f"{self.state.limits.max_memo} memo entries "
+            self.memo_limit()
+
+    def memo_limit(self):
+        self.refuse_limit(f"{self.state.limits.max_memo} memo entries "
                               f"(SCAN_PICKLE_MAX_MEMO), {_Memo.MAX_LARGE_INDICES} of them "
                               "numbered from 2**24 up")
 
@@ -423,7 +452,7 @@ class _Walk:
     def run(self) -> None:
         """Walk to STOP; raises _LoaderError where the unpickler would stop with an error."""
         reader, stack, state = self.reader, self.stack, self.state
-        handlers = self.handlers()
+        handlers = self.table
         budget = state.limits.max_opcodes - state.opcodes
         walked = 0
         try:
@@ -579,7 +608,8 @@ class _Walk:
 
     def memoize(self, op: int) -> None:
         self.need(1)
-        self.memo_put(self.memo.count)
+        if not self.memo.memoize(self.stack[-1]):
+            self.memo_limit()
 
     def proto_op(self, op: int) -> None:
         protocol = self.reader.exact(1)[0]
@@ -704,25 +734,23 @@ def walk_pickles(stream: IO[bytes], *, size: int, state: WalkState, where: str) 
     count, first_stop = 1, reader.position
     imported = walk.code_seen or framed
     while reader.position < size:
-        # A loader that calls pickle.load again starts with an empty memo; one that reuses its
-        # Unpickler keeps the memo (MEMOIZE then numbers on from it). The next pickle must pass
-        # under both readings, so it is walked twice.
+        # The next pickle must pass whether the loader starts a fresh memo or keeps this one.
         start = reader.position
-        for next_memo in (_Memo(state.limits.max_memo), memo):
-            stream.seek(start)
-            reader = _Reader(stream, start=start, size=size)
-            walk = _Walk(reader, state, next_memo, where)
-            try:
-                walk.run()
-            except _LoaderError as error:
-                if not (imported or walk.code_seen):
-                    # Plain values (no import anywhere), then bytes the unpickler cannot read:
-                    # no code can run from any of it, so it is data like any other.
-                    return WalkResult(is_pickle=False, note=f"plain values then {error}")
-                raise PickleRefused("unscannable", (
-                    f"{where.capitalize()} holds {size - start} bytes after the end (STOP) of "
-                    f"its pickle at offset {start}, which are not a complete pickle ({error}); "
-                    "a pickle must be followed by nothing or by another pickle.")) from None
-            imported = imported or walk.code_seen
+        walk.memo = _EitherMemo(_Memo(state.limits.max_memo), memo)
+        walk.reset()
+        # A pickle boundary costs a few opcodes' worth of work: count it so.
+        state.opcodes += 4
+        try:
+            walk.run()
+        except _LoaderError as error:
+            if not (imported or walk.code_seen):
+                # Plain values (no import anywhere), then bytes the unpickler cannot read:
+                # no code can run from any of it, so it is data like any other.
+                return WalkResult(is_pickle=False, note=f"plain values then {error}")
+            raise PickleRefused("unscannable", (
+                f"{where.capitalize()} holds {size - start} bytes after the end (STOP) of "
+                f"its pickle at offset {start}, which are not a complete pickle ({error}); "
+                "a pickle must be followed by nothing or by another pickle.")) from None
+        imported = imported or walk.code_seen
         count += 1
     return WalkResult(is_pickle=True, count=count, first_stop=first_stop)

@@ -35,6 +35,8 @@ LOADERS = {
     "nested-zip": "import io, pickle, sys, zipfile; inner = zipfile.ZipFile(sys.argv[1])"
                   ".read(sys.argv[2]); pickle.loads(zipfile.ZipFile(io.BytesIO(inner))"
                   ".read('data.pkl'))",
+    "pickle-twice": "import pickle, sys; f = open(sys.argv[1], 'rb'); pickle.load(f); "
+                    "pickle.load(f)",
     "gzip": "import gzip, pickle, sys; pickle.load(gzip.open(sys.argv[1]))",
     "bz2": "import bz2, pickle, sys; pickle.load(bz2.open(sys.argv[1]))",
     "xz": "import lzma, pickle, sys; pickle.load(lzma.open(sys.argv[1]))",
@@ -92,6 +94,19 @@ def test_stack_global_resolved_through_the_memo_is_refused(tmp_path, marker):
     refusal = refused(data)
     assert refusal.reason == "unsafe_pickle"
     assert "builtins.exec" in refusal.message
+
+
+def test_second_pickle_reading_the_memo_as_a_fresh_loader_does_is_refused(tmp_path, marker):
+    # memo[0] is "collections" in the first pickle; a loader that calls pickle.load again
+    # starts a fresh memo, where MEMOIZE puts "builtins" at 0 and BINGET 0 reads it back.
+    first = b"\x80\x04\x8c\x0bcollections\x94."
+    second = (b"\x80\x04\x8c\x08builtins\x94h\x00\x8c\x04exec\x93"
+              + f.binunicode(f"open({str(marker)!r}, 'w').close()") + b"\x85R.")
+    data = first + second
+    assert runs_payload(tmp_path, data, "pickle-twice")
+    refusal = refused(data)
+    assert refusal.reason == "unsafe_pickle"
+    assert "cannot resolve" in refusal.message
 
 
 OBJECT_DESCRS = {"object": "'object'", "structured": "[('a', 'object')]", "O8": "'|O8'",

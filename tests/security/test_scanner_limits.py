@@ -97,17 +97,31 @@ def test_worst_case_walk_memory_is_bounded_by_the_limits():
     strings = b"\x80\x04" + (b"\x8c\x80" + b"a" * 128) * 99_990 + b"."
     spread = b"\x80\x04N" + b"".join(b"r" + struct.pack("<I", (1 << 24) + i * 7)
                                       for i in range(70_000)) + b"."
-    tracemalloc.start()
-    try:
+
+    def traced_peak(scan) -> int:
+        tracemalloc.start()
+        try:
+            scan()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    def scan_strings():
         assert scan_artifact(io.BytesIO(strings), size=len(strings)).file_format == "pickle"
-        assert tracemalloc.get_traced_memory()[1] < 24 * MIB
-        tracemalloc.reset_peak()
-        refusal = refused(spread)
-        assert tracemalloc.get_traced_memory()[1] < 8 * MIB
-    finally:
-        tracemalloc.stop()
+
+    refusals = []
+    assert traced_peak(scan_strings) < 24 * MIB
+    assert traced_peak(lambda: refusals.append(refused(spread))) < 8 * MIB
+    refusal = refusals[0]
     assert refusal.reason == "unscannable"
     assert "2**24" in refusal.message
+
+
+def test_millions_of_tiny_pickles_hit_the_opcode_limit():
+    data = b"N." * (3 * MIB)
+    refusal = refused(data)
+    assert refusal.reason == "unscannable"
+    assert "SCAN_PICKLE_MAX_OPCODES" in refusal.message
 
 
 def test_member_count_limit(settings):
