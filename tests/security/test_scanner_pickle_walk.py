@@ -148,3 +148,29 @@ def test_each_pickle_limit_refuses_as_unscannable(settings, name, limit, data):
         scan_artifact(io.BytesIO(data), size=len(data))
     assert caught.value.reason == "unscannable"
     assert name in caught.value.message
+
+
+def test_zips_are_not_refused_for_what_their_headers_look_like():
+    """A zip opens with "PK": PERSID, then a line of header bytes (times, CRCs, sizes) that
+    the walk reads on. 3,000 zips of random members and timestamps are all accepted."""
+    import zipfile
+
+    rng = random.Random(3)
+    refused = []
+    for _ in range(3000):
+        buffer = io.BytesIO()
+        compression = rng.choice([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+        with zipfile.ZipFile(buffer, "w", compression) as archive:
+            for _ in range(rng.randint(1, 4)):
+                when = (rng.randint(1980, 2030), rng.randint(1, 12), rng.randint(1, 28),
+                        rng.randint(0, 23), rng.randint(0, 59), rng.randint(0, 58))
+                data = rng.randbytes(rng.randint(1, 3000))
+                if data[:2] in (b"MZ", b"#!"):  # executable magics are refused on purpose
+                    data = b"\x00" + data
+                info = zipfile.ZipInfo(f"archive/data/{rng.randint(0, 10**6)}", date_time=when)
+                archive.writestr(info, data)
+        try:
+            scan_artifact(io.BytesIO(buffer.getvalue()), size=len(buffer.getvalue()))
+        except Exception as exc:  # noqa: BLE001 - any refusal counts
+            refused.append(exc)
+    assert refused == []
