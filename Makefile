@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export DJANGO_SETTINGS_MODULE := registry_site.settings
 
-.PHONY: run test install lint benchmark
+.PHONY: run test install lint benchmark benchmark-scanner
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -36,3 +36,10 @@ benchmark: $(PY)
 		| grep -q 1 || createdb -h 127.0.0.1 -U postgres $(BENCH_DB)
 	$(BENCH_ENV) $(PY) manage.py migrate --noinput
 	$(BENCH_ENV) $(PY) manage.py benchmark_registry $(BENCH_ARGS)
+
+# Scan benchmark (issue 8): peak memory and time per scan, 4/24/100 MiB files of every kind.
+# Options: make benchmark-scanner SCAN_BENCH_ARGS="--sizes 4,24 --kinds npy,zip-bomb".
+SCAN_BENCH_ARGS ?=
+
+benchmark-scanner: install
+	$(PY) manage.py benchmark_scanner $(SCAN_BENCH_ARGS)

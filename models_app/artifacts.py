@@ -6,25 +6,38 @@ copied to Django's default storage and recorded as an Artifact row; a refused up
 nothing behind but a ``security.artifact_refused`` audit event. An artifact is immutable: a
 registration's declared hash never changes, so a second upload is refused (409) rather than
 replacing the file.
+
+A worker killed between the copy to storage and the commit leaves a file no row references:
+``artifact_orphans_clean`` deletes such files once they are an hour old (younger ones may
+belong to an upload still committing), at the start of every upload for that version's
+directory and everywhere with ``manage.py clean_orphan_artifacts``.
 """
 
 import hashlib
 import os
+import posixpath
 import tempfile
+from collections.abc import Iterator
+from datetime import timedelta
 from typing import IO
 
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
+from django.utils import timezone
 from django.utils.text import get_valid_filename
 
-from models_app.models import Artifact, Registration
+from models_app.models import Artifact, Registration, artifact_path
 from models_app.scanning import ScanRefused, scan_artifact
 from registry_site.audit import audit_record
 from registry_site.errors import Conflict, DomainError, Forbidden, NotFound
 from registry_site.parameters import get_parameter
 
 CHUNK_SIZE = 1024 * 1024
+# A stored file no row references is an orphan once it is this old: an upload copies its file
+# before committing the row, so a younger one may still be on its way.
+ORPHAN_AGE_SECONDS = 3600
+ARTIFACTS_ROOT = "artifacts"
 
 DEFAULT_FILENAMES = {
     "safetensors": "model.safetensors",
@@ -70,6 +83,10 @@ def artifact_upload(*, registration: Registration, user, stream: IO[bytes] | Non
         raise Conflict(f"{registration} already has an artifact; artifacts cannot be replaced.",
                        code="artifact_exists")
     filename = get_valid_filename(os.path.basename(filename or "")) if filename else ""
+    # Cheap and bounded: one directory, where an earlier killed upload of this version left
+    # its file.
+    artifact_orphans_clean(under=posixpath.dirname(
+        artifact_path(Artifact(registration=registration), "x")))
 
     declared = registration.size_bytes
     max_size = get_parameter("max_model_size")
@@ -145,3 +162,43 @@ def _refuse(registration, user, code: str, detail: str, **extra):
     audit_record(action="security.artifact_refused", actor=user, target=registration,
                  details={"code": code, "detail": detail, **extra})
     raise ArtifactRefused(detail, code=code, **extra)
+
+
+def _stored_files(storage, directory: str) -> Iterator[str]:
+    try:
+        directories, files = storage.listdir(directory)
+    except FileNotFoundError:
+        return
+    for name in files:
+        yield posixpath.join(directory, name)
+    for name in directories:
+        yield from _stored_files(storage, posixpath.join(directory, name))
+
+
+def artifact_orphans_clean(*, older_than: int = ORPHAN_AGE_SECONDS, under: str = ARTIFACTS_ROOT,
+                           dry_run: bool = False, batch: int = 500) -> list[str]:
+    """Delete the files under ``under`` in artifact storage that no Artifact row references
+    and that are older than ``older_than`` seconds; return their names."""
+    storage = Artifact.file.field.storage
+    cutoff = timezone.now() - timedelta(seconds=older_than)
+    removed = []
+
+    def sweep(candidates: list[str]) -> None:
+        referenced = set(Artifact.objects.filter(file__in=candidates)
+                         .values_list("file", flat=True))
+        for name in candidates:
+            if name not in referenced:
+                if not dry_run:
+                    storage.delete(name)
+                removed.append(name)
+
+    candidates = []
+    for name in _stored_files(storage, under):
+        if storage.get_modified_time(name) < cutoff:
+            candidates.append(name)
+        if len(candidates) >= batch:
+            sweep(candidates)
+            candidates = []
+    if candidates:
+        sweep(candidates)
+    return removed

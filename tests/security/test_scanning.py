@@ -1,7 +1,6 @@
 """The artifact scanner on real files built in the test."""
 
 import io
-import os
 
 import pytest
 
@@ -76,7 +75,15 @@ def test_executable_inside_a_zip_is_refused():
 
 @pytest.mark.parametrize("data", [b"\x1f\x8b\x08\x00" + b"\x00" * 20, b"BZh91AY&SY",
                                   b"\xfd7zXZ\x00\x00"], ids=["gzip", "bzip2", "xz"])
-def test_compressed_streams_are_refused_as_unscannable(data):
+def test_broken_compressed_streams_are_refused_as_malformed(data):
+    assert refused(data).reason == "malformed_archive"
+
+
+@pytest.mark.parametrize("data", [b"\x28\xb5\x2f\xfd" + b"\x00" * 20, b"\x04\x22\x4d\x18",
+                                  b"7z\xbc\xaf\x27\x1c\x00", b"Rar!\x1a\x07\x00",
+                                  b"x" * 257 + b"ustar" + b"\x00" * 250],
+                         ids=["zstd", "lz4", "7z", "rar", "tar"])
+def test_formats_that_cannot_be_scanned_are_refused(data):
     assert refused(data).reason == "unscannable"
 
 
@@ -102,7 +109,7 @@ def test_benign_torch_zip_and_numeric_npz_are_accepted():
 
 
 def test_other_binary_formats_are_accepted():
-    assert scan(b"GGUF\x03\x00\x00\x00" + os.urandom(64)).file_format == "gguf"
+    assert scan(b"GGUF\x03\x00\x00\x00" + bytes(range(64))).file_format == "gguf"
 
 
 @pytest.mark.parametrize(
