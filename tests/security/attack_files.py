@@ -23,7 +23,7 @@ import zipfile
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tests.security.factories import ELF, PE, safetensors
 
@@ -494,7 +494,7 @@ class Attack:
     filename: str = ""
     # The outcome the issue names, when it names one: the refusal reason to expect.
     reason: str | None = None
-    tags: tuple[str, ...] = field(default=())
+    tags: tuple[str, ...] = ()
 
 
 TORCH = ("zip:archive/data.pkl", "pickle")

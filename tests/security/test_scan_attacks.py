@@ -7,8 +7,10 @@ accept. Written against the interface only: ``scan_artifact(file, *, size, filen
 report or raises ``ScanRefused``.
 """
 
+import contextlib
 import io
 import pickletools
+import resource
 import tracemalloc
 import zipfile
 from collections import OrderedDict
@@ -63,13 +65,27 @@ def test_prefix_opcode_defeats_pickletools(attack, tmp_path):
         pickletools.dis(attack.build(str(tmp_path / "pwned")), out=io.StringIO())
 
 
+@contextlib.contextmanager
+def address_space_cap(extra: int):
+    """Cap this process at its current size plus ``extra`` bytes, so that a scanner that keeps
+    the whole bomb in memory fails fast with MemoryError instead of taking the machine down."""
+    with open("/proc/self/statm") as statm:
+        current = int(statm.read().split()[0]) * resource.getpagesize()
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (current + extra, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
 @pytest.mark.parametrize("bomb", af.BOMBS, ids=lambda b: b.id)
 def test_resource_bomb_is_refused_in_bounded_memory(bomb):
     data = bomb.build()
 
     tracemalloc.start()
     try:
-        with pytest.raises(ScanRefused):
+        with address_space_cap(1 << 30), pytest.raises(ScanRefused):
             scan(data, bomb.filename)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
