@@ -213,7 +213,9 @@ class ProposalCreateInput(serializers.Serializer):
         except serializers.ValidationError as exc:
             errors = dict(exc.detail)
         if isinstance(data, Mapping) and "payload" not in errors:
-            payload_class = PAYLOADS.get(data.get("type"))
+            kind = data.get("type")
+            # Only a string can name a type: a list or an object is the type field's own error.
+            payload_class = PAYLOADS.get(kind) if isinstance(kind, str) else None
             if payload_class is not None:
                 payload = payload_class(data=data.get("payload"), context=self.context)
                 if payload.is_valid():

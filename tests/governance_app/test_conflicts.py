@@ -217,6 +217,16 @@ def test_new_proposal_page_searches_only_visible_versions_in_a_bounded_list(
     assert b'name="version" value="1.0.0"' in response.content
 
 
+@pytest.mark.parametrize("kind", [["model_approval"], {"a": 1}, 7, None])
+def test_a_type_that_is_not_a_string_is_a_400_naming_it(client_for, alice, kind):
+    response = client_for(alice).post("/api/v1/proposals/", {
+        "type": kind, "title": "t", "payload": {}}, format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+    assert "type" in response.json()["fields"]
+    assert Proposal.objects.count() == 0
+
+
 def test_one_answer_names_every_bad_field_on_the_api_and_the_page(client_for, alice, pending):
     body = {"type": "model_approval", "title": "x" * 201, "description": "",
             "payload": {"name": pending.name, "version": "9.9", "extra": 1}}
