@@ -57,7 +57,7 @@ def registration_for_artifact(*, name: str, version: str, user) -> Registration:
     """The version as the caller may see it: approved ones for everyone, all for the owner and
     moderators; anything else is NotFound, so hidden versions do not reveal themselves."""
     registration = (
-        Registration.objects.visible_to(user).select_related("owner")
+        Registration.objects.visible_to(user, read_only_extras=False).select_related("owner")
         .filter(name=name, version=version).first()
     )
     if registration is None:

@@ -68,9 +68,13 @@ def register_visibility_provider(provider) -> None:
 
 
 class RegistrationQuerySet(models.QuerySet):
-    def visible_to(self, user):
-        """Approved versions for everyone, plus the caller's own and those the registered
-        providers add for signed-in users; moderators see all."""
+    def visible_to(self, user, *, read_only_extras: bool = True):
+        """Approved versions for everyone, plus the caller's own and (``read_only_extras``)
+        those the registered providers add for signed-in users; moderators see all.
+
+        The providers' versions are shown, not handed out: artifact downloads pass
+        ``read_only_extras=False``, so a file no moderator has approved reaches only its owner.
+        """
         from registry_site.roles import is_moderator
 
         if is_moderator(user):
@@ -78,7 +82,7 @@ class RegistrationQuerySet(models.QuerySet):
         approved = Q(status=Registration.Status.APPROVED)
         if user is not None and user.is_authenticated:
             visible = approved | Q(owner=user)
-            for provider in VISIBILITY_PROVIDERS:
+            for provider in VISIBILITY_PROVIDERS if read_only_extras else ():
                 visible |= provider(user)
             return self.filter(visible)
         return self.filter(approved)

@@ -290,6 +290,32 @@ def test_a_passed_proposal_awaiting_execution_keeps_its_version_visible(
     assert Proposal.objects.with_state().get(pk=proposal.pk).state == "expired"
     assert login(bob).get(page).status_code == 404
 
+
+def test_a_version_under_an_open_proposal_is_shown_but_its_artifact_is_not_handed_out(
+        client_for, registrant, bob, alice, clock):
+    """Voters may read the version they vote on; its file, which no moderator has approved,
+    still reaches only its owner (and moderators)."""
+    import hashlib
+    import io
+
+    from models_app.artifacts import artifact_upload
+    from models_app.services import registration_create
+
+    data = bytes(range(256)) * 4
+    registration = registration_create(
+        owner=registrant, name="unreviewed", version="1.0.0",
+        hash=hashlib.sha256(data).hexdigest(), size_bytes=len(data), parameter_count=1)
+    artifact_upload(registration=registration, user=registrant, stream=io.BytesIO(data),
+                    content_length=len(data))
+    proposal_create(proposer=alice, type="model_approval", title="Approve it", payload={
+        "name": "unreviewed", "version": "1.0.0", "reason": "Looks good"})
+    api = client_for(bob)
+    assert api.get("/api/v1/models/unreviewed/?version=1.0.0").status_code == 200
+    download = api.get("/api/v1/models/unreviewed/versions/1.0.0/artifact/")
+    assert (download.status_code, download.json()["code"]) == (404, "not_found")
+    assert client_for(registrant).get(
+        "/api/v1/models/unreviewed/versions/1.0.0/artifact/").status_code == 200
+
 # --- duplicates and stale targets ------------------------------------------------------------
 
 def test_a_duplicate_open_proposal_is_a_409(client_for, make_proposal, alice, pending):

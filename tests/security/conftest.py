@@ -6,12 +6,6 @@ from models_app.models import Registration
 from models_app.services import registration_create, registration_transition
 
 
-@pytest.fixture(autouse=True)
-def _media_in_tmp(settings, tmp_path):
-    """Stored artifacts go to a throw-away directory."""
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 def register_version(owner, content: bytes, *, name="tiny-model", version="1.0.0",
                      approve_by=None, **fields) -> Registration:
     """Register a version whose declared hash and size match ``content``."""
