@@ -18,16 +18,20 @@ logger = logging.getLogger(__name__)
 
 # One warning per process per this many seconds, not one per request of an outage.
 WARN_EVERY_SECONDS = 10
+# After a failed call, this process serves without Redis for this long before trying it again.
+SKIP_AFTER_FAILURE_SECONDS = 5
 
 
 def _fail_open(name: str, fallback):
     method = getattr(RedisCache, name)
 
     def call(self, *args, **kwargs):
+        if time.monotonic() < self.down_until:
+            return fallback(*args, **kwargs) if callable(fallback) else fallback
         try:
             return method(self, *args, **kwargs)
         except CACHE_ERRORS as exc:
-            self.warn(name, exc)
+            self.failed(name, exc)
             return fallback(*args, **kwargs) if callable(fallback) else fallback
 
     call.__name__ = name
@@ -43,9 +47,13 @@ class FailOpenRedisCache(RedisCache):
         super().__init__(server, params)
         self.strict = RedisCache(server, params)
         self._warned_at = 0.0
+        self.down_until = 0.0
 
-    def warn(self, operation: str, exc: Exception) -> None:
+    def failed(self, operation: str, exc: Exception) -> None:
         now = time.monotonic()
+        # A Redis that hangs costs the whole timeout per call; a page makes several. After a
+        # failure this process skips Redis for a moment instead of waiting on it again.
+        self.down_until = now + SKIP_AFTER_FAILURE_SECONDS
         if now - self._warned_at >= WARN_EVERY_SECONDS:
             self._warned_at = now
             logger.warning("cache %s failed, serving without the cache: %s", operation, exc)

@@ -252,6 +252,29 @@ def test_redis_stopped_mid_run_fails_open_for_reads_and_closed_for_passwords(
 
 # --- the parameter cache is shared between processes -----------------------------------------
 
+def test_after_a_failure_the_fail_open_cache_skips_redis_for_a_moment(caplog):
+    """A hung Redis costs the whole timeout per call: after one failure the process serves
+    without Redis for SKIP_AFTER_FAILURE_SECONDS instead of waiting on every call."""
+    from registry_site.cache import SKIP_AFTER_FAILURE_SECONDS, FailOpenRedisCache
+
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    fail_open = FailOpenRedisCache(closed, {"OPTIONS": {"socket_connect_timeout": 0.2}})
+    assert fail_open.get("k", "missing") == "missing"  # refused: the fallback
+    assert "cache get failed" in caplog.text
+    assert fail_open.down_until > time.monotonic() + SKIP_AFTER_FAILURE_SECONDS - 1
+
+    class Untouchable:
+        def __getattr__(self, name):
+            raise AssertionError("Redis was called while it is known to be down")
+
+    fail_open._cache = Untouchable()
+    assert fail_open.get("k", "missing") == "missing"
+    assert fail_open.add("k", 1) is False
+    fail_open.down_until = 0.0  # the moment is over: Redis is tried again
+    with pytest.raises(AssertionError):
+        fail_open.get("k")
+
+
 PUBLISH = """
 import os, sys
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry_site.settings")
