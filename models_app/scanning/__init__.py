@@ -15,8 +15,9 @@ may be several things at once: every reading a common loader would take is check
   looks for one, so a junk prefix does not hide it): every member scanned by these same rules,
   recursively; ``__main__.py`` (a runnable ``.pyz``) and encrypted members refused. Zips are
   read with picklescan's ``RelaxedZipFile``, which opens PyTorch's layout as PyTorch does.
-* gzip, bzip2 and xz streams are decompressed (streaming, within the budget) and their content
-  scanned by the same rules; zstd, lz4, 7z, RAR and tar cannot be scanned and are refused.
+* gzip, bzip2, xz and legacy .lzma streams are decompressed (streaming, within the budget)
+  and their content scanned by the same rules; zstd, lz4, 7z, RAR and tar cannot be scanned
+  and are refused.
 * Safetensors (by layout or name): bounded JSON header of the documented shape, no duplicate
   keys, tensors tiling the data exactly.
 * A pickle, ``.npy``, safetensors or compressed file that is also a zip (a polyglot) is refused.
@@ -98,11 +99,34 @@ EXECUTABLE_MAGIC = [
     (b"\xbf\xba\xfe\xca", "a Mach-O universal (fat64) binary, little-endian"),
     (b"#!", "a script with a #! interpreter line"),
 ]
-# Streams decompressed and scanned: magic, name, decompressor factory, its error.
+
+
+def _starts_with(magic: bytes):
+    return lambda head: head.startswith(magic)
+
+
+# The 13-byte header of a legacy .lzma ("LZMA alone") stream, which has no magic: what
+# ``lzma.open`` reads by default besides xz. Properties byte lc/lp/pb (encoders write 0x5D),
+# a dictionary size of 2^n or 2^n + 2^(n-1) bytes, an uncompressed size (-1 when unknown).
+_LZMA_DICT_SIZES = {size for n in range(12, 31) for size in (1 << n, 3 << (n - 1))}
+
+
+def _is_lzma_alone(head: bytes) -> bool:
+    if len(head) < 13 or head[0] >= 9 * 5 * 5:
+        return False
+    dict_size, length = struct.unpack("<IQ", head[1:13])
+    return dict_size in _LZMA_DICT_SIZES and (length == 2**64 - 1 or length < 2**48)
+
+
+# Streams decompressed and scanned: how to recognise the front of one, name, decompressor
+# factory, its error.
+COMPRESSED_HEADER = 13  # bytes needed to recognise any of them
 COMPRESSED = [
-    (b"\x1f\x8b", "gzip", lambda: zlib.decompressobj(wbits=31), zlib.error),
-    (b"BZh", "bzip2", bz2.BZ2Decompressor, OSError),
-    (b"\xfd7zXZ\x00", "xz", lambda: lzma.LZMADecompressor(format=lzma.FORMAT_XZ),
+    (_starts_with(b"\x1f\x8b"), "gzip", lambda: zlib.decompressobj(wbits=31), zlib.error),
+    (_starts_with(b"BZh"), "bzip2", bz2.BZ2Decompressor, OSError),
+    (_starts_with(b"\xfd7zXZ\x00"), "xz", lambda: lzma.LZMADecompressor(format=lzma.FORMAT_XZ),
+     lzma.LZMAError),
+    (_is_lzma_alone, "lzma", lambda: lzma.LZMADecompressor(format=lzma.FORMAT_ALONE),
      lzma.LZMAError),
 ]
 # Formats whose contents could hide a pickle this scanner cannot reach.
@@ -221,7 +245,7 @@ class _Scan:
         elif head.startswith(NUMPY_MAGIC):
             file_format = "numpy-npy"
             notes.append(_check_npy(stream, size=size, where=where))
-        elif compressed := next((c for c in COMPRESSED if head.startswith(c[0])), None):
+        elif compressed := next((c for c in COMPRESSED if c[0](head)), None):
             file_format = compressed[1]
             notes.append(self.decompress(stream, compressed, where=where, depth=depth))
         else:
@@ -320,18 +344,18 @@ class _Scan:
             raise ScanRefused("malformed_archive", f"The {where} cannot be read: {exc}.") from None
 
     def decompress(self, stream: IO[bytes], compressed, *, where: str, depth: int) -> str:
-        """Decompress a gzip/bzip2/xz file (all its concatenated streams) and scan the content."""
-        magic, name, factory, error = compressed
+        """Decompress a gzip/bzip2/xz/lzma file (every concatenated stream); scan the content."""
+        matches, name, factory, error = compressed
         self.nest(where, depth)
         content_where = f"the {name} content of {where}"
         with tempfile.TemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR) as spool:
             stream.seek(0)
             decompressor, data, produced = factory(), b"", 0
             while True:
-                if len(data) < len(magic):
+                if len(data) < COMPRESSED_HEADER:
                     data += stream.read(CHUNK)
                 if decompressor.eof:
-                    if data.startswith(magic):
+                    if matches(data):
                         decompressor = factory()
                     elif data.strip(b"\0"):
                         raise ScanRefused("malformed_archive", f"{where.capitalize()} has data "

@@ -24,8 +24,8 @@ member is walked from offset 0:
   data inside an argument or before ``STOP``, a negative length, popping an empty stack or a
   missing mark, an unsupported protocol, a non-UTF-8 ``GLOBAL`` line, an unregistered
   extension code) *before any import* means the bytes are opaque data (raw weights, GGUF,
-  ONNX, a zip, an ``.npy``) and the other checks decide; so do plain values (no import) that
-  reach ``STOP`` followed by bytes the unpickler cannot read;
+  ONNX, a zip, an ``.npy``) and the other checks decide; so do plain values (no import, no
+  opening ``PROTO``) that reach ``STOP`` followed by bytes the unpickler cannot read;
 * stopping that way *after* an import, or in data that opens like a protocol 4-5 pickle
   (``PROTO`` then ``FRAME``), is a truncated or undecodable pickle: ``unscannable``.
 
@@ -721,6 +721,9 @@ def walk_pickles(stream: IO[bytes], *, size: int, state: WalkState, where: str) 
     # Protocols 4 and 5 always open with PROTO then FRAME: data that does is a pickle.
     head = reader.peek(3)
     framed = len(head) == 3 and head[0] == PROTO and head[1] in (4, 5) and head[2] == 0x95
+    # Data that opens with PROTO and reaches STOP is a pickle (pickle.dumps writes PROTO for
+    # protocols 2-5): what follows its STOP must be another pickle, even with no import.
+    opened = len(head) >= 2 and head[0] == PROTO and head[1] <= 5
     memo = _Memo(state.limits.max_memo)
     walk = _Walk(reader, state, memo, where)
     try:
@@ -732,7 +735,7 @@ def walk_pickles(stream: IO[bytes], *, size: int, state: WalkState, where: str) 
                 f"{reader.position} ({error}).")) from None
         return WalkResult(is_pickle=False, note=str(error))
     count, first_stop = 1, reader.position
-    imported = walk.code_seen or framed
+    imported = walk.code_seen or framed or opened
     while reader.position < size:
         # The next pickle must pass whether the loader starts a fresh memo or keeps this one.
         start = reader.position
