@@ -1,4 +1,4 @@
-"""Pages: the account, the proposals list, a new proposal, and a proposal with its vote form."""
+"""Pages: the proposals list, a new proposal, and a proposal with its vote form."""
 
 from datetime import timedelta
 
@@ -9,12 +9,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from fees_app.models import FeeType, LedgerEntry
+from fees_app.models import FeeType
 from fees_app.services import account_for, fee_quote
 from governance_app.filtersets import ProposalFilterSet
 from governance_app.forms import (
     PROPOSAL_FORMS,
-    TokenForm,
     VoteForm,
     add_service_errors,
 )
@@ -32,66 +31,8 @@ from governance_app.selectors import (
 )
 from governance_app.services import proposal_cancel, proposal_create, proposal_execute, vote_cast
 from registry_site.errors import DomainError, InvalidInput, audit_web_refusal
-from registry_site.models import ApiToken
 from registry_site.pagination import page_number
 from registry_site.parameters import get_parameter
-from registry_site.services import token_create, token_revoke, token_revoke_all
-
-NEW_TOKEN_SESSION_KEY = "new_token_secret"
-
-
-@login_required
-def account(request):
-    user = request.user
-    form = TokenForm(request.POST or None, user=user)
-    if request.method == "POST" and form.is_valid():
-        try:
-            _, secret = token_create(
-                user=user, scopes=form.cleaned_data["scopes"] or None,
-                expires_in=form.cleaned_data["expires_in"], name=form.cleaned_data["name"],
-            )
-        except DomainError as exc:
-            audit_web_refusal(request, exc)
-            messages.error(request, exc.detail)
-        else:
-            # The secret goes to the server-side session, not a message cookie, and is shown
-            # once on the next page load.
-            request.session[NEW_TOKEN_SESSION_KEY] = secret
-            messages.success(request, "Token created. Copy it now: it will not be shown again.")
-            return redirect("account")
-    context = {
-        "balance": account_for(user).balance,
-        "voting_power": voting_power_at(user),
-        "checkpoints": user.power_checkpoints.order_by("-effective_from", "-id")[:10],
-        "tokens": ApiToken.objects.filter(user=user).order_by("-created_at")[:50],
-        "ledger": LedgerEntry.objects.filter(account__user=user)
-        .select_related("schedule").order_by("-created_at", "-id")[:50],
-        "form": form,
-        "new_secret": request.session.pop(NEW_TOKEN_SESSION_KEY, None),
-    }
-    return render(request, "governance_app/account.html", context)
-
-
-@login_required
-@require_POST
-def token_revoke_view(request, token_id: int):
-    try:
-        token_revoke(user=request.user, token_id=token_id)
-    except DomainError as exc:
-        audit_web_refusal(request, exc)
-        messages.error(request, exc.detail)
-    else:
-        messages.success(request, "Token revoked.")
-    return redirect("account")
-
-
-@login_required
-@require_POST
-def token_revoke_all_view(request):
-    count = token_revoke_all(user=request.user)
-    messages.success(request, f"{count} token(s) revoked.")
-    return redirect("account")
-
 
 PAGE_SIZE = 25
 
@@ -154,7 +95,7 @@ def proposal_new(request):
         else:
             messages.success(request, f"Proposal #{proposal.pk} created; voting is open until "
                                       f"{proposal.voting_ends_at:%Y-%m-%d %H:%M} UTC.")
-            return redirect("proposal-detail", pk=proposal.pk)
+            return redirect("governance:proposal-detail", pk=proposal.pk)
     search = request.GET.get("q", "").replace("\x00", "")[:100]
     context.update(form=form, proposal_type=form.proposal_type,
                    type_label=ProposalType(form.proposal_type).label, search=search,
@@ -183,12 +124,12 @@ def proposal_detail(request, pk: int):
             except DomainError as exc:
                 audit_web_refusal(request, exc)
                 messages.error(request, exc.detail)
-                return redirect("proposal-detail", pk=proposal.pk)
+                return redirect("governance:proposal-detail", pk=proposal.pk)
             else:
                 note = "" if vote.counted else " It does not count: you own the model."
                 messages.success(request, f"Your vote ({vote.choice}, weight {vote.weight:,}) "
                                           f"was recorded.{note}")
-                return redirect("proposal-detail", pk=proposal.pk)
+                return redirect("governance:proposal-detail", pk=proposal.pk)
 
     subject = proposal_subject(proposal)
     my_vote, weight, vote_blocked, cancel_allowed = None, 0, None, False
@@ -245,7 +186,7 @@ def proposal_execute_view(request, pk: int):
         messages.error(request, exc.detail)
     else:
         messages.success(request, f"Proposal #{proposal.pk} executed.")
-    return redirect("proposal-detail", pk=pk)
+    return redirect("governance:proposal-detail", pk=pk)
 
 
 @login_required
@@ -264,4 +205,4 @@ def proposal_cancel_view(request, pk: int):
         messages.error(request, exc.detail)
     else:
         messages.success(request, f"Proposal #{pk} canceled.")
-    return redirect("proposal-detail", pk=pk)
+    return redirect("governance:proposal-detail", pk=pk)

@@ -2,6 +2,8 @@ from django.urls import path
 
 from models_app import views
 
+app_name = "models"
+
 urlpatterns = [
     path("", views.catalog, name="catalog"),
     path("models/new/", views.register, name="model-register"),

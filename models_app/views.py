@@ -83,7 +83,7 @@ def register(request):
                 messages.success(
                     request, f"Registered {registration.name} {registration.version}: it is "
                     f"pending review. Fee charged: {registration.registration_fee}.")
-                url = reverse("model-page", args=[registration.name])
+                url = reverse("models:model-page", args=[registration.name])
                 return redirect(f"{url}?version={registration.version}")
     return render(request, "models_app/register.html", {
         "form": form, "quote": quote, "schedules": _schedule_notes(),
@@ -118,7 +118,7 @@ def model_page(request, name: str):
 def deprecate(request, name: str):
     """The owner's action on the model page: deprecate one version."""
     form = DeprecateForm(request.POST)
-    url = reverse("model-page", args=[name])
+    url = reverse("models:model-page", args=[name])
     if not form.is_valid():
         messages.error(request, " ".join(m for errors in form.errors.values() for m in errors))
         return redirect(url)

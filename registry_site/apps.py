@@ -6,4 +6,4 @@ class RegistrySiteConfig(AppConfig):
     verbose_name = "Registry site"
 
     def ready(self):
-        from registry_site import signals  # noqa: F401  (auth events into the audit trail)
+        from registry_site import metrics, signals  # noqa: F401  (audit gauge; auth events audited)

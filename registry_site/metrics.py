@@ -2,36 +2,38 @@
 
 Figures come from the database rather than per-process counters, so every worker on every
 host reports the same numbers and nothing needs a multiprocess collector.
+
+This module is only the registry: each app owns a ``metrics.py`` that adds its gauges with
+``@register_collector`` and imports it from its ``AppConfig.ready()``, so registry_site never
+imports the apps that sit above it.
 """
 
-from django.db.models import Sum
+from collections.abc import Callable
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+
+from registry_site.models import AuditEvent
+
+Collector = Callable[[CollectorRegistry], None]
+
+_collectors: list[Collector] = []
+
+
+def register_collector(func: Collector) -> Collector:
+    """Add ``func(registry)`` to every scrape; registering the same function twice is a no-op."""
+    if func not in _collectors:
+        _collectors.append(func)
+    return func
 
 
 def render_metrics() -> tuple[bytes, str]:
-    from fees_app.models import LedgerEntry
-    from registry_site.models import AuditEvent
-
     registry = CollectorRegistry()
-    fees = Gauge("ai_registry_fees_collected", "Fees collected, by fee type.", ["fee_type"],
-                 registry=registry)
-    for row in (LedgerEntry.objects.filter(kind=LedgerEntry.Kind.DEBIT).values("fee_type")
-                .annotate(total=Sum("amount"))):
-        fees.labels(row["fee_type"]).set(row["total"] or 0)
-    audit = Gauge("ai_registry_audit_events", "Audit events recorded.", registry=registry)
-    audit.set(AuditEvent.objects.count())
     for collect in _collectors:
         collect(registry)
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
-_collectors = []
-
-
-def register_collector(func):
-    """Apps add their own gauges here (models by status, proposals by state...)."""
-    _collectors.append(func)
-    return func
-
-
-
+@register_collector
+def audit_events(registry: CollectorRegistry) -> None:
+    gauge = Gauge("ai_registry_audit_events", "Audit events recorded.", registry=registry)
+    gauge.set(AuditEvent.objects.count())

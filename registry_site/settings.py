@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "fees_app",
     "models_app",
     "governance_app",
+    "accounts_app",
 ]
 
 MIDDLEWARE = [
@@ -207,7 +208,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "login"
+LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 

@@ -1,27 +1,24 @@
-from csp.decorators import csp_update
+"""The root URLconf: the one place that names every app's URLs.
+
+Every included module sets ``app_name``, so names are reversed as "models:model-page",
+"governance-api:proposal-detail" and so on; the root itself names no pattern.
+"""
+
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from registry_site import views
 
 urlpatterns = [
-    path("healthz", views.healthz, name="healthz"),
-    path("metrics", views.metrics, name="metrics"),
+    path("", include("registry_site.site_urls")),
     path("admin/", admin.site.urls),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    # OPTIONS describes an endpoint's input; these two have none, and the docs' HTML renderer
-    # cannot render the description (it answered 500): 405 in the error shape instead.
-    path("api/schema/", SpectacularAPIView.as_view(metadata_class=None), name="schema"),
-    # Swagger UI runs from files (no inline script), but its page and bundle apply inline
-    # styles: only this page may.
-    path("api/docs/", csp_update({"style-src": ["'unsafe-inline'"]})(
-        SpectacularSwaggerSplitView.as_view(url_name="schema", metadata_class=None)),
-        name="api-docs"),
     path("api/v1/", include("registry_site.api.urls")),
+    path("api/v1/", include("fees_app.api.urls")),
+    path("api/v1/", include("models_app.api.urls")),
+    path("api/v1/", include("governance_app.api.urls")),
+    path("api/v1/", include("accounts_app.api.urls")),
     re_path(r"^api/", views.api_not_found),
+    path("", include("accounts_app.urls")),
     path("", include("governance_app.urls")),
     path("", include("models_app.urls")),
 ]

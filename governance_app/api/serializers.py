@@ -5,14 +5,6 @@ from governance_app.models import Proposal, ProposalState, Vote
 from governance_app.selectors import proposal_subject, proposal_warnings
 
 
-class AccountSerializer(serializers.Serializer):
-    username = serializers.CharField()
-    balance = serializers.IntegerField()
-    voting_power = serializers.IntegerField()
-    groups = serializers.ListField(child=serializers.CharField())
-    is_moderator = serializers.BooleanField()
-
-
 class TallySerializer(serializers.Serializer):
     """Voting power cast per choice; ``for`` is a Python keyword, hence ``get_fields``."""
 

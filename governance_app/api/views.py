@@ -5,43 +5,18 @@ from rest_framework import generics, mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from fees_app.services import account_for
 from governance_app.api.serializers import (
-    AccountSerializer,
     ProposalSerializer,
     VoteSerializer,
 )
 from governance_app.filtersets import ProposalFilterSet
 from governance_app.inputs import CancelInput, ProposalCreateInput, VoteInput, request_fields
 from governance_app.models import Proposal, Vote
-from governance_app.selectors import proposals_for, voting_power_at
+from governance_app.selectors import proposals_for
 from governance_app.services import proposal_cancel, proposal_create, proposal_execute, vote_cast
 from registry_site.permissions import TokenHasScope
-from registry_site.roles import is_moderator
 from registry_site.throttling import ScopedRateThrottle
-
-
-class AccountView(APIView):
-    """The caller's balance, current voting power and groups.
-
-    It lives in governance_app because it is the top of the dependency chain and so may read
-    balances (fees_app) and voting power (governance_app) alike.
-    """
-
-    permission_classes = [permissions.IsAuthenticated, TokenHasScope]
-
-    @extend_schema(responses=AccountSerializer)
-    def get(self, request):
-        user = request.user
-        return Response(AccountSerializer({
-            "username": user.get_username(),
-            "balance": account_for(user).balance,
-            "voting_power": voting_power_at(user),
-            "groups": sorted(user.groups.values_list("name", flat=True)),
-            "is_moderator": is_moderator(user),
-        }).data)
 
 
 class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,

@@ -4,6 +4,8 @@ from rest_framework.routers import SimpleRouter
 from models_app.api import views
 from models_app.api.artifact_views import ArtifactView
 
+app_name = "models-api"
+
 # SimpleRouter: no format-suffix routes, which would read "name.json" as a format.
 router = SimpleRouter(trailing_slash=True)
 router.register("models", views.ModelViewSet, basename="model")

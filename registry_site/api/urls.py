@@ -1,7 +1,9 @@
-from django.urls import include, path
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from registry_site.api import views
+
+app_name = "site-api"
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -10,8 +12,5 @@ router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
 
 urlpatterns = [
     path("parameters/", views.ParameterListView.as_view(), name="parameters"),
-    path("", include("fees_app.api.urls")),
-    path("", include("models_app.api.urls")),
-    path("", include("governance_app.api.urls")),
     *router.urls,
 ]

@@ -3,8 +3,8 @@
 import pytest
 from django.db.models import Count
 
+from accounts_app.demo import seed_users
 from fees_app.models import LedgerEntry
-from governance_app.demo import seed_users
 from models_app.demo import DEMO_MODELS, seed_models
 from models_app.models import Category, Registration, UsageStats
 from registry_site.metrics import render_metrics

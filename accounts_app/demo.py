@@ -1,4 +1,4 @@
-"""Demo users, voting power and proposals for a first look (``manage.py seed_demo``).
+"""Demo users, balances, voting power and proposals for a first look (``manage.py seed_demo``).
 
 Past proposals are made through the real services with their ``now`` argument set in the
 past, so every rule still holds: each vote falls inside its voting window and weighs the
