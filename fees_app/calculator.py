@@ -1,6 +1,8 @@
-"""The fee formulas of SPEC 4.1, as pure integer functions."""
+"""The fee formulas of SPEC 4.1, as pure integer functions.
 
-import dataclasses
+Pure: no Django, no DRF. The rules a schedule must follow live in fees_app.inputs.
+"""
+
 from dataclasses import dataclass
 
 
@@ -38,18 +40,6 @@ def integer_ln(units: int) -> int:
     if units <= 1:
         return 1
     return max(1, (units.bit_length() * 693) // 1000)
-
-
-def schedule_errors(terms: FeeTerms) -> dict[str, str]:
-    """Why a schedule's terms are invalid, keyed by field (fees_app.inputs.ScheduleTermsInput
-    holds the rules); empty when they are valid."""
-    # Imported here: the input definition reads the model, which imports this module.
-    from fees_app.inputs import ScheduleTermsInput
-
-    serializer = ScheduleTermsInput(data=dataclasses.asdict(terms))
-    if serializer.is_valid():
-        return {}
-    return {field: str(errors[0]) for field, errors in serializer.errors.items()}
 
 
 def calculate_fee(terms: FeeTerms, units: int) -> FeeQuote:

@@ -4,10 +4,13 @@ Bounds stored in a column come from the model fields; the API, the admin, the co
 services all validate through these serializers.
 """
 
+import dataclasses
+
 from rest_framework import serializers
 
+from fees_app.calculator import FeeTerms
 from fees_app.models import FeeSchedule, FeeType, LedgerEntry
-from registry_site.inputs import ModelInput
+from registry_site.inputs import CheckedTogether, ModelInput
 
 MAX_CREDIT = 10**15
 # Units stored on a ledger row; far above any real size, far below the column's limit.
@@ -35,7 +38,7 @@ class FeeCalculateInput(FeeQuoteInput):
         return attrs
 
 
-class ScheduleTermsInput(ModelInput):
+class ScheduleTermsInput(CheckedTogether, ModelInput):
     """A schedule's formula: each bound from its model field, then how the fees relate."""
 
     class Meta:
@@ -45,13 +48,24 @@ class ScheduleTermsInput(ModelInput):
         # Versions are numbered under a lock by the service, never by the input.
         validators = []
 
-    def validate(self, attrs):
-        if attrs["min_fee"] > attrs["max_fee"]:
-            raise serializers.ValidationError({"min_fee": "Must not exceed max_fee."})
-        if not attrs["min_fee"] <= attrs["base_fee"] <= attrs["max_fee"]:
-            raise serializers.ValidationError({"base_fee": "Must lie between min_fee and "
-                                                           "max_fee."})
-        return attrs
+    def cross_field_errors(self, attrs):
+        low, base, high = (attrs.get(field) for field in ("min_fee", "base_fee", "max_fee"))
+        if low is not None and high is not None and low > high:
+            # Then no base fee could lie between them: one error says it.
+            return {"min_fee": "Must not exceed max_fee."}
+        if base is not None and ((low is not None and base < low)
+                                 or (high is not None and base > high)):
+            return {"base_fee": "Must lie between min_fee and max_fee."}
+        return {}
+
+
+def schedule_errors(terms: FeeTerms) -> dict[str, str]:
+    """Why a schedule's terms are invalid, keyed by field, every error at once; empty when
+    they are valid. Governance checks a fee_change payload with it."""
+    serializer = ScheduleTermsInput(data=dataclasses.asdict(terms))
+    if serializer.is_valid():
+        return {}
+    return {field: str(errors[0]) for field, errors in serializer.errors.items()}
 
 
 class ScheduleInput(ScheduleTermsInput):

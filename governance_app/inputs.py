@@ -11,7 +11,8 @@ from collections.abc import Mapping
 
 from rest_framework import serializers
 
-from fees_app.calculator import FeeTerms, schedule_errors
+from fees_app.calculator import FeeTerms
+from fees_app.inputs import schedule_errors
 from fees_app.models import FeeSchedule, FeeType
 from governance_app.models import (
     EmergencyAction,

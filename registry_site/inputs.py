@@ -5,9 +5,13 @@ admin form only turns text into values and hands them over with ``InputForm``, s
 rule lives in one place and every broken field is reported in one round.
 """
 
+from collections.abc import Mapping
+
 from django import forms
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from rest_framework import serializers
+from rest_framework.fields import SkipField
 
 from registry_site.errors import DomainError, InvalidInput
 
@@ -37,6 +41,45 @@ class ModelInput(serializers.ModelSerializer):
         # Same bounds (the model field's range validators), plainer messages.
         models.BigIntegerField: serializers.IntegerField,
     }
+
+
+class CheckedTogether:
+    """A serializer mixin whose cross-field rules run even when some fields are broken.
+
+    DRF runs ``validate()`` only once every field has parsed, so a form would learn of
+    ``min_fee > max_fee`` only after fixing ``unit_fee``. Here ``cross_field_errors`` gets the
+    fields that did parse, and one answer names every error; a field's own error wins over a
+    cross-field one on the same field.
+    """
+
+    def cross_field_errors(self, attrs: dict) -> dict[str, str]:
+        """Errors of the rules between fields, looking only at the fields present in attrs."""
+        return {}
+
+    def _parsed_fields(self, data: Mapping, broken) -> dict:
+        attrs = {}
+        for field in self._writable_fields:
+            if field.field_name in broken:
+                continue
+            try:
+                attrs[field.source] = field.run_validation(field.get_value(data))
+            except (serializers.ValidationError, DjangoValidationError, SkipField):
+                continue
+        return attrs
+
+    def to_internal_value(self, data):
+        try:
+            attrs, errors = super().to_internal_value(data), {}
+        except serializers.ValidationError as exc:
+            if not isinstance(data, Mapping) or not isinstance(exc.detail, Mapping):
+                raise
+            errors = dict(exc.detail)
+            attrs = self._parsed_fields(data, errors)
+        for field, message in self.cross_field_errors(attrs).items():
+            errors.setdefault(field, [message])
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
 
 
 def validated(input_class: type[serializers.Serializer], data, **context) -> dict:

@@ -12,7 +12,7 @@ from django.dispatch import receiver
 from django.http import HttpResponse, JsonResponse
 
 from registry_site.audit import audit_record, reset_client_ip, set_client_ip
-from registry_site.errors import CacheUnavailable, DomainError, dependency_failure
+from registry_site.errors import CacheUnavailable, DomainError, Forbidden, dependency_failure
 from registry_site.throttling import AnonRateThrottle, LoginThrottle, UserRateThrottle
 from registry_site.views import DISALLOWED_HOST, error_response, is_api
 
@@ -142,11 +142,9 @@ class IPAllowListMiddleware:
                 if cache.add(f"ip_refused:{ip or 'unknown'}", 1, self.audit_window_seconds):
                     audit_record(action="security.ip_refused", ip=ip,
                                  details={"path": request.path, "method": request.method})
-                return JsonResponse(
-                    {"detail": "Your address is not on this registry's allow-list.",
-                     "code": "ip_not_allowed"},
-                    status=403,
-                )
+                # JSON under /api/, an HTML page under /admin/.
+                return error_response(request, Forbidden(
+                    "Your address is not on this registry's allow-list.", code="ip_not_allowed"))
         return self.get_response(request)
 
 

@@ -47,6 +47,17 @@ class IsModerator(permissions.BasePermission):
         return is_moderator(request.user)
 
 
+# Ids above this cannot be a BigAutoField primary key; int() of a long digit string is bounded.
+MAX_ID_DIGITS = 18
+
+
+def parse_id(text: str) -> int | None:
+    """A URL's id as an integer ("01" is 1), or None when the text can name no row."""
+    if text.isascii() and text.isdigit() and len(text) <= MAX_ID_DIGITS:
+        return int(text)
+    return None
+
+
 class CanRevokeTokens(permissions.BasePermission):
     """A token may always revoke itself (revocation is never blocked), but revoking other
     tokens needs the session or a token with more than ``read``: a leaked read-only token must
@@ -58,4 +69,9 @@ class CanRevokeTokens(permissions.BasePermission):
         token = request.auth
         if not isinstance(token, ApiToken) or set(token.scopes) - {Scope.READ}:
             return True
-        return view.action == "destroy" and view.kwargs.get("pk") == str(token.pk)
+        if view.action != "destroy":
+            return False
+        # Compared as integers: /tokens/01/ names the same token as /tokens/1/. An id that
+        # names no token is the view's 404, not a refusal.
+        token_id = parse_id(view.kwargs.get("pk", ""))
+        return token_id is None or token_id == token.pk

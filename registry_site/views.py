@@ -89,14 +89,18 @@ def is_api(request) -> bool:
     return request.path_info.startswith("/api/")
 
 
+# Refusals outside /api/ that get a plain HTML page; any other answers one line of text. These
+# pages need neither the database nor the cache (no context processors, no session).
+HTML_PAGES = {403: "403.html", 503: "503.html"}
+
+
 def error_response(request, error: DomainError):
-    """A refusal made outside DRF: the error shape under /api/, else a plain page. The 503 page
-    needs neither the database nor the cache (no context processors, no session)."""
+    """A refusal made outside DRF: the error shape under /api/, else a plain page."""
     if is_api(request):
         return JsonResponse(error.as_dict(), status=error.status_code)
-    if error.status_code == 503:
-        body = loader.get_template("503.html").render({"detail": error.detail})
-        return HttpResponse(body, status=503)
+    if error.status_code in HTML_PAGES:
+        body = loader.get_template(HTML_PAGES[error.status_code]).render({"detail": error.detail})
+        return HttpResponse(body, status=error.status_code)
     return HttpResponse(f"{error.detail}\n", status=error.status_code,
                         content_type="text/plain; charset=utf-8")
 

@@ -17,7 +17,7 @@ from registry_site.api.serializers import (
 from registry_site.errors import NotFound
 from registry_site.models import ApiToken, AuditEvent, Parameter
 from registry_site.parameters import PARAMETER_SPECS
-from registry_site.permissions import CanRevokeTokens, IsModerator, TokenHasScope
+from registry_site.permissions import CanRevokeTokens, IsModerator, TokenHasScope, parse_id
 from registry_site.services import token_create, token_revoke, token_revoke_all
 
 
@@ -63,9 +63,10 @@ class TokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.Gen
 
     def destroy(self, request, pk=None):
         # Token ids are integers: any other id names no token (a 404, not a lookup error).
-        if not (pk.isascii() and pk.isdigit()):
+        token_id = parse_id(pk)
+        if token_id is None:
             raise NotFound(f"Token {pk} not found.")
-        token_revoke(user=request.user, token_id=int(pk))
+        token_revoke(user=request.user, token_id=token_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses=RevokedCountSerializer)

@@ -1,15 +1,20 @@
 """The pure fee formulas of SPEC 4.1: every method, the bounds, and refused schedules."""
 
+import ast
+import sys
+from pathlib import Path
+
 import pytest
 
+import fees_app.calculator
 from fees_app.calculator import (
     MAX_UNIT_FEE,
     FeeMethod,
     FeeTerms,
     calculate_fee,
     integer_ln,
-    schedule_errors,
 )
+from fees_app.inputs import schedule_errors
 
 # The default schedules of SPEC 4.1.
 REGISTRATION = FeeTerms("linear", base_fee=1000, unit_fee=1, min_fee=1000, max_fee=1_000_000)
@@ -161,6 +166,31 @@ def test_negative_units_are_refused():
 def test_unknown_method_is_refused():
     with pytest.raises(ValueError):
         calculate_fee(FeeTerms("quadratic", 0, 0, 0, 0), 1)
+
+
+def test_the_calculator_imports_only_the_standard_library():
+    # Anywhere in the module, function bodies included: a pure calculator holds no rule
+    # that needs Django or DRF, and no import dodges a cycle.
+    tree = ast.parse(Path(fees_app.calculator.__file__).read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert {name.split(".")[0] for name in imported} <= sys.stdlib_module_names, imported
+
+
+def test_schedule_errors_name_every_broken_field_at_once():
+    terms = FeeTerms(FeeMethod.STEP, base_fee=5, unit_fee=2_000_000, min_fee=10, max_fee=1,
+                     step_size=0)
+    assert schedule_errors(terms) == {
+        "unit_fee": f"Ensure this value is less than or equal to {MAX_UNIT_FEE}.",
+        "step_size": "Ensure this value is greater than or equal to 1.",
+        "min_fee": "Must not exceed max_fee.",
+    }
+
+
+def test_a_base_fee_outside_parsed_bounds_is_reported_with_field_errors():
+    terms = FeeTerms("quadratic", base_fee=5, unit_fee=1, min_fee=10, max_fee=-1)
+    assert set(schedule_errors(terms)) == {"method", "max_fee", "base_fee"}
 
 
 def test_valid_schedule_has_no_errors():

@@ -181,6 +181,28 @@ def test_admin_add_refuses_an_invalid_schedule(client, moderator):
     assert FeeSchedule.objects.filter(fee_type="storage").count() == 1
 
 
+def test_install_names_every_error_in_one_answer():
+    with pytest.raises(InvalidInput) as refused:
+        schedule_install(fee_type="storage", method="step", base_fee=5, unit_fee=2_000_000,
+                         min_fee=10, max_fee=1, step_size=0, reason="bad")
+    assert set(refused.value.extra["fields"]) == {"unit_fee", "step_size", "min_fee"}
+    assert FeeSchedule.objects.filter(fee_type="storage").count() == 1
+
+
+def test_admin_add_shows_every_error_in_one_round(client, moderator):
+    client.force_login(moderator)
+    response = client.post("/admin/fees_app/feeschedule/add/", _admin_form(
+        unit_fee="2000000", step_size="0", min_fee="10", max_fee="1", base_fee="5"))
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors == {
+        "unit_fee": [f"Ensure this value is less than or equal to {MAX_UNIT_FEE}."],
+        "step_size": ["Ensure this value is greater than or equal to 1."],
+        "min_fee": ["Must not exceed max_fee."],
+    }
+    assert FeeSchedule.objects.filter(fee_type="storage").count() == 1
+
+
 def test_admin_schedules_cannot_be_changed_or_deleted(client, moderator):
     client.force_login(moderator)
     schedule = FeeSchedule.objects.get(fee_type="storage")

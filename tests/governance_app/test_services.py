@@ -348,6 +348,16 @@ def test_fee_change_defaults_step_size(alice, pending):
     assert proposal.payload["step_size"] == 1000
 
 
+def test_fee_change_payload_names_every_broken_term_at_once(alice, pending):
+    with pytest.raises(InvalidInput) as refused:
+        proposal_create(proposer=alice, type="fee_change", title="t", payload={
+            "fee_type": "execution", "method": "step", "base_fee": 5, "unit_fee": 2_000_000,
+            "min_fee": 10, "max_fee": 1, "step_size": 0, "reason": "r"})
+    assert set(refused.value.extra["fields"]) == {
+        "payload.unit_fee", "payload.step_size", "payload.min_fee"}
+    assert not Proposal.objects.exists()
+
+
 def test_parameter_change_goes_through_the_parameter_service(
         passed, alice, django_capture_on_commit_callbacks):
     proposal = passed(type=ProposalType.PARAMETER_CHANGE,

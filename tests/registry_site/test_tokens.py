@@ -394,6 +394,25 @@ def test_a_read_only_token_can_revoke_itself(user, anon_client):
     assert api.get("/api/v1/account/").status_code == 401
 
 
+@pytest.mark.parametrize("spelling", ["{pk}", "0{pk}", "00{pk}"])
+def test_a_read_only_token_can_revoke_itself_by_any_spelling_of_its_id(user, anon_client,
+                                                                       spelling):
+    token, secret = token_create(user=user, scopes=["read"])
+    response = bearer(anon_client, secret).delete(f"{TOKENS}{spelling.format(pk=token.pk)}/")
+    assert response.status_code == 204
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+
+
+@pytest.mark.parametrize("token_id", ["abc", "1.5", "-1", "9" * 30, "٣"])
+def test_a_read_only_token_naming_no_token_gets_404(user, client_for, token_id):
+    reader = client_for(user, scopes=["read"])
+    response = reader.delete(f"{TOKENS}{token_id}/")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+    assert not AuditEvent.objects.filter(action="token.revoked").exists()
+
+
 def test_a_token_with_more_than_read_and_the_session_revoke_others(user, client_for, client):
     first, _ = token_create(user=user)
     second, _ = token_create(user=user)

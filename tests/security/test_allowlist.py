@@ -37,6 +37,16 @@ def test_on_refuses_addresses_outside_with_403_and_an_audit_event(settings):
     assert event.details == {"path": API, "method": "GET"}
 
 
+def test_refusal_under_admin_is_an_html_page(settings):
+    settings.IP_ALLOWLIST = ["10.0.0.0/8"]
+    response = get("/admin/login/", "203.0.113.9")
+    assert response.status_code == 403
+    assert response["Content-Type"] == "text/html; charset=utf-8"
+    assert b"<h1>Forbidden</h1>" in response.content
+    assert b"not on this registry&#x27;s allow-list" in response.content
+    assert b"ip_not_allowed" not in response.content
+
+
 def test_admin_is_guarded_and_pages_are_not(settings):
     settings.IP_ALLOWLIST = ["10.0.0.0/8"]
     assert get("/admin/login/", "203.0.113.9").status_code == 403
