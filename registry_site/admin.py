@@ -10,17 +10,35 @@ from registry_site.roles import is_moderator
 class ServiceAdminMixin:
     """For a ModelAdmin whose forms and actions write through a service.
 
-    A refusal the service raises (a DomainError) becomes an admin error message instead of a
-    500. The add and change forms save inside one transaction, so the refusal also rolls back
-    anything written before it: nothing is saved.
+    A refusal the service raises (a DomainError) is shown instead of a 500. The add and change
+    forms save inside one transaction, so the refusal also rolls back anything written before
+    it: nothing is saved. The form is then shown again with what was posted, the refusal's
+    field errors on their fields and its message above them, so nothing typed is lost.
     """
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except DomainError as exc:
-            self.message_user(request, refusal_message(exc), messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
+            if request.method != "POST":
+                raise
+            # The second round validates the same POST, adds the refusal and so never
+            # reaches save_model: it only renders.
+            request.service_refusal = exc
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change, **kwargs)
+        refusal = getattr(request, "service_refusal", None)
+        if refusal is None:
+            return form_class
+
+        class RefusedForm(form_class):
+            def full_clean(self):
+                super().full_clean()
+                show_refusal(self, refusal)
+
+        return RefusedForm
 
     def response_action(self, request, queryset):
         try:
@@ -28,6 +46,17 @@ class ServiceAdminMixin:
         except DomainError as exc:
             self.message_user(request, refusal_message(exc), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
+
+
+def show_refusal(form, refusal: DomainError) -> None:
+    """A service's refusal on a bound form: each named field's errors on that field (or above
+    the form when the form has no such field), and the refusal's message above the form."""
+    form.add_error(None, refusal.detail)
+    for field, errors in refusal.extra.get("fields", {}).items():
+        if field in form.fields:
+            form.add_error(field, errors)
+        else:
+            form.add_error(None, [f"{field}: {error}" for error in errors])
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

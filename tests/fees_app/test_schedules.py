@@ -258,23 +258,46 @@ def test_concurrent_installs_queue_up_into_consecutive_versions():
     assert previous == list(range(1, 9))
 
 
-def test_admin_add_shows_a_service_refusal_as_a_message_and_writes_nothing(client, moderator,
-                                                                           monkeypatch):
+def _refusing_install(monkeypatch, refusal):
     import fees_app.admin
 
     def install_then_refuse(**kwargs):
         # The service installs, then a later check in the same save refuses: the admin must
         # show the refusal and roll the install back.
         schedule_install(**kwargs)
-        raise Conflict("Another change to the storage schedule won; try again.")
+        raise refusal
 
     monkeypatch.setattr(fees_app.admin, "schedule_install", install_then_refuse)
+
+
+def test_admin_add_shows_a_service_refusal_on_the_posted_form_and_writes_nothing(
+        client, moderator, monkeypatch):
+    _refusing_install(monkeypatch, Conflict("Another change to the storage schedule won; "
+                                            "try again."))
     client.force_login(moderator)
-    response = client.post("/admin/fees_app/feeschedule/add/", _admin_form(), follow=True)
+    response = client.post("/admin/fees_app/feeschedule/add/", _admin_form())
     assert response.status_code == 200
-    assert response.redirect_chain == [("/admin/fees_app/feeschedule/add/", 302)]
-    assert [(m.level_tag, str(m)) for m in response.context["messages"]] == [
-        ("error", "Another change to the storage schedule won; try again.")]
+    form = response.context["adminform"].form
+    assert form.non_field_errors() == ["Another change to the storage schedule won; try again."]
+    # What the moderator typed is still there.
+    assert {name: form[name].value() for name in _admin_form()} == _admin_form()
+    assert b"per 100 bytes" in response.content
     storage = FeeSchedule.objects.filter(fee_type="storage")
     assert list(storage.values_list("version", "is_active")) == [(1, True)]
+    assert not AuditEvent.objects.filter(action="fee_schedule.installed").exists()
+    assert not LogEntry.objects.exists()
+
+
+def test_admin_add_shows_a_refusal_naming_fields_on_those_fields(client, moderator,
+                                                                 monkeypatch):
+    _refusing_install(monkeypatch, InvalidInput({"max_fee": "Too high for today.",
+                                                 "budget": "Spent."}))
+    client.force_login(moderator)
+    response = client.post("/admin/fees_app/feeschedule/add/", _admin_form())
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert form.errors["max_fee"] == ["Too high for today."]
+    assert form.non_field_errors() == ["Invalid input.", "budget: Spent."]
+    assert form["max_fee"].value() == "5000"
+    assert FeeSchedule.objects.filter(fee_type="storage").count() == 1
     assert not AuditEvent.objects.filter(action="fee_schedule.installed").exists()
