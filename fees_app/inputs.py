@@ -5,12 +5,13 @@ services all validate through these serializers.
 """
 
 import dataclasses
+from collections.abc import Mapping
 
 from rest_framework import serializers
 
 from fees_app.calculator import FeeTerms
 from fees_app.models import FeeSchedule, FeeType, LedgerEntry
-from registry_site.inputs import CheckedTogether, ModelInput
+from registry_site.inputs import CheckedTogether, Choice, ModelInput
 
 MAX_CREDIT = 10**15
 # Units stored on a ledger row; far above any real size, far below the column's limit.
@@ -20,7 +21,7 @@ MAX_UNITS = 10**15
 class FeeQuoteInput(serializers.Serializer):
     """What a fee would cost: fee_quote (and through it every fee debit)."""
 
-    fee_type = serializers.ChoiceField(choices=FeeType.choices)
+    fee_type = Choice(choices=FeeType.choices)
     units = serializers.IntegerField(min_value=0, max_value=MAX_UNITS)
 
 
@@ -59,10 +60,12 @@ class ScheduleTermsInput(CheckedTogether, ModelInput):
         return {}
 
 
-def schedule_errors(terms: FeeTerms) -> dict[str, str]:
+def schedule_errors(terms: FeeTerms | Mapping) -> dict[str, str]:
     """Why a schedule's terms are invalid, keyed by field, every error at once; empty when
-    they are valid. Governance checks a fee_change payload with it."""
-    serializer = ScheduleTermsInput(data=dataclasses.asdict(terms))
+    they are valid. Given a mapping, only the terms in it are checked (governance checks the
+    terms of a fee_change payload that parsed)."""
+    data = dataclasses.asdict(terms) if isinstance(terms, FeeTerms) else terms
+    serializer = ScheduleTermsInput(data=data, partial=not isinstance(terms, FeeTerms))
     if serializer.is_valid():
         return {}
     return {field: str(errors[0]) for field, errors in serializer.errors.items()}

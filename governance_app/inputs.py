@@ -11,7 +11,6 @@ from collections.abc import Mapping
 
 from rest_framework import serializers
 
-from fees_app.calculator import FeeTerms
 from fees_app.inputs import schedule_errors
 from fees_app.models import FeeSchedule, FeeType
 from governance_app.models import (
@@ -23,6 +22,7 @@ from governance_app.models import (
 )
 from models_app.models import Registration
 from registry_site.errors import InvalidInput
+from registry_site.inputs import CheckedTogether
 from registry_site.parameters import PARAMETER_SPECS
 
 MAX_VOTING_POWER = 10**15
@@ -121,7 +121,7 @@ class ModelApprovalPayload(Payload):
         return {"name": attrs["name"], "version": attrs["version"], "reason": attrs["reason"]}
 
 
-class FeeChangePayload(Payload):
+class FeeChangePayload(CheckedTogether, Payload):
     proposal_type = ProposalType.FEE_CHANGE
     fee_type = Choice(FeeType.choices)
     method = Choice(FeeSchedule.Method.choices)
@@ -131,14 +131,16 @@ class FeeChangePayload(Payload):
     max_fee = StrictInteger()
     step_size = StrictInteger(required=False, allow_null=True, default=DEFAULT_STEP_SIZE)
 
+    def cross_field_errors(self, attrs):
+        # The fee app's own rules for a schedule (SPEC 4.1), not a copy of them, on the terms
+        # that parsed: one answer names every error.
+        return schedule_errors({field: attrs[field] for field in FEE_TERMS
+                                if attrs.get(field) is not None})
+
     def validate(self, attrs):
         if attrs.get("step_size") is None:
             attrs["step_size"] = DEFAULT_STEP_SIZE
         terms = {field: attrs[field] for field in FEE_TERMS}
-        # The fee app's own rules for a schedule (SPEC 4.1), not a copy of them.
-        errors = schedule_errors(FeeTerms(**terms))
-        if errors:
-            raise serializers.ValidationError(errors)
         return {"fee_type": attrs["fee_type"], **terms, "reason": attrs["reason"]}
 
 

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from rest_framework import serializers
 
 from models_app.models import Registration, StatusChange
-from registry_site.inputs import ModelInput
+from registry_site.inputs import Choice, ModelInput
 from registry_site.parameters import get_parameter
 
 # "new" is the URL of the registration form (/models/new/), so no model page could live there.
@@ -84,7 +84,7 @@ class RegistrationInput(ModelInput):
 class TransitionInput(serializers.Serializer):
     """Moving a version to another status: registration_transition, the API and the admin."""
 
-    status = serializers.ChoiceField(choices=Status.choices)
+    status = Choice(choices=Status.choices)
     reason = serializers.CharField(
         required=False, default="", allow_blank=True,
         max_length=StatusChange._meta.get_field("reason").max_length,

@@ -5,6 +5,7 @@ a mapping of field name to messages.
 """
 
 import logging
+from collections.abc import Mapping
 
 import redis.exceptions
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -98,12 +99,28 @@ def dependency_failure(exc: BaseException | None) -> Unavailable | None:
     return failure
 
 
-def _flatten(detail) -> dict | list | str:
-    if isinstance(detail, dict):
-        return {key: _flatten(value) for key, value in detail.items()}
-    if isinstance(detail, list):
-        return [_flatten(item) for item in detail]
-    return str(detail)
+def field_messages(errors: Mapping) -> dict[str, list[str]]:
+    """DRF's field errors as flat messages under each field name, the one shape of ``fields``.
+
+    A list's item errors (DRF keys them by index) become ``"Item 0: ..."`` messages of the list
+    field; a nested object's field errors get dotted names (``"payload.reason"``).
+    """
+    flat: dict[str, list[str]] = {}
+    for field, error in errors.items():
+        if isinstance(error, Mapping) and not all(isinstance(key, int) for key in error):
+            flat.update(field_messages({f"{field}.{key}": value for key, value in error.items()}))
+        else:
+            flat[str(field)] = _messages(error)
+    return flat
+
+
+def _messages(error) -> list[str]:
+    if isinstance(error, Mapping):
+        return [f"Item {key}: {message}" for key, value in error.items()
+                for message in _messages(value)]
+    if isinstance(error, list):
+        return [message for item in error for message in _messages(item)]
+    return [str(error)]
 
 
 def _audit_refusal(exc, context) -> None:
@@ -190,7 +207,8 @@ def exception_handler(exc, context):
         return None
     if isinstance(exc, exceptions.ValidationError):
         fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        response.data = {"detail": "Invalid input.", "code": "invalid", "fields": _flatten(fields)}
+        response.data = {"detail": "Invalid input.", "code": "invalid",
+                         "fields": field_messages(fields)}
     else:
         detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
         code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"

@@ -13,17 +13,7 @@ from django.db import models
 from rest_framework import serializers
 from rest_framework.fields import SkipField
 
-from registry_site.errors import DomainError, InvalidInput
-
-
-def _messages(error) -> list[str]:
-    """A field's errors as flat text; a list item's errors name the item."""
-    if isinstance(error, dict):
-        return [f"Item {key}: {message}" for key, value in error.items()
-                for message in _messages(value)]
-    if isinstance(error, list):
-        return [message for item in error for message in _messages(item)]
-    return [str(error)]
+from registry_site.errors import DomainError, InvalidInput, field_messages
 
 
 def refusal_message(exc: DomainError) -> str:
@@ -33,8 +23,20 @@ def refusal_message(exc: DomainError) -> str:
                                    for field, errors in fields.items())])
 
 
+class Choice(serializers.ChoiceField):
+    """A choice whose error names the allowed values and never echoes the input back."""
+
+    def __init__(self, choices, **kwargs):
+        super().__init__(choices, **kwargs)
+        if "invalid_choice" not in kwargs.get("error_messages", {}):
+            self.error_messages["invalid_choice"] = (
+                f"Must be one of {', '.join(self.choice_strings_to_values)}.")
+
+
 class ModelInput(serializers.ModelSerializer):
     """An input whose field rules come from a model's fields (lengths, patterns, bounds)."""
+
+    serializer_choice_field = Choice
 
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
@@ -86,7 +88,7 @@ def validated(input_class: type[serializers.Serializer], data, **context) -> dic
     """``data`` checked by ``input_class``; InvalidInput naming every broken field otherwise."""
     serializer = input_class(data=data, context=context)
     if not serializer.is_valid():
-        raise InvalidInput({field: _messages(error) for field, error in serializer.errors.items()})
+        raise InvalidInput(field_messages(serializer.errors))
     return dict(serializer.validated_data)
 
 

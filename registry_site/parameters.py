@@ -1,11 +1,14 @@
 """Governable parameters: their definitions, bounds, and the one cached accessor."""
 
+import logging
 from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db import transaction
 
 from registry_site.errors import CACHE_ERRORS, CacheUnavailable
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,10 @@ PARAMETER_SPECS: dict[str, ParameterSpec] = {
 
 CACHE_PREFIX = "parameter:"
 CACHE_TIMEOUT = 300
+# What a parameter's cache key holds while a change to it is being committed: "read the
+# database, cache nothing". It outlives any transaction, so no reader can cache the old value
+# between the change's commit and its publication (see publish_parameter).
+CHANGING = "changing"
 
 
 def cache_key(name: str) -> str:
@@ -69,31 +76,45 @@ def get_parameter(name: str) -> int:
 
     spec = PARAMETER_SPECS[name]
     value = cache.get(cache_key(name))
-    if value is None:
+    if value is None or value == CHANGING:
+        cached = value
         value = Parameter.objects.filter(name=name).values_list("value", flat=True).first()
         if value is None:
             value = spec.default
-        # add, not set: if parameter_set committed and cached its new value after this read,
-        # the stale value read here must not overwrite it.
-        cache.add(cache_key(name), value, CACHE_TIMEOUT)
+        if cached is None:
+            # add, not set: if a change is being committed (the key holds CHANGING) or has
+            # published its value since this read, the value read here must not replace it.
+            cache.add(cache_key(name), value, CACHE_TIMEOUT)
     return value
 
 
 def publish_parameter(name: str, value: int) -> None:
     """Make a changed value visible to every worker; called inside parameter_set's transaction.
 
-    Fails closed: while the cache is unreachable the change is refused (503, rolled back).
-    Redis may come back still holding the old value, and it would then outlive the change for
-    up to CACHE_TIMEOUT: an emergency pause that does not pause.
+    Before the commit the key is set to CHANGING through the strict client: while Redis is
+    unreachable the change is refused (503, rolled back), and from then on no reader caches
+    anything for this parameter, so a reader that read the old row cannot cache it. After the
+    commit the new value replaces the marker. If Redis fails at that moment, the marker stays
+    (readers ask the database, which holds the new value) until it expires, and the next
+    reader then caches the committed value: Redis never serves the old value again.
+    A rolled-back change leaves the marker too, costing database reads until it expires.
     """
     strict = getattr(cache, "strict", cache)  # the fail-open Redis cache's raising twin
+    key = cache_key(name)
     try:
-        strict.has_key(cache_key(name))
+        strict.set(key, CHANGING, CACHE_TIMEOUT)
     except CACHE_ERRORS as exc:
         raise CacheUnavailable(
             "Parameters cannot change while the cache is unreachable. Try again shortly."
         ) from exc
+
+    def publish():
+        try:
+            strict.set(key, value, CACHE_TIMEOUT)
+        except CACHE_ERRORS as exc:
+            # Committed: the marker keeps readers on the database until it expires.
+            logger.warning("parameter %s: publishing %s failed, readers use the database "
+                           "until the marker expires: %s", name, value, exc)
+
     # After commit, never before: a rollback must not leave the new value in the cache.
-    # Setting (rather than deleting) wins over a reader that read the old row just before
-    # the commit, since get_parameter only adds to the cache.
-    transaction.on_commit(lambda: cache.set(cache_key(name), value, CACHE_TIMEOUT))
+    transaction.on_commit(publish)

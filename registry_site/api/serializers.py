@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from registry_site.inputs import Choice
 from registry_site.models import ApiToken, AuditEvent, Scope
 
 
@@ -9,7 +10,7 @@ class TokenCreateInputSerializer(serializers.Serializer):
     # Omitted means every scope the user may hold; an explicit empty list is a mistake, not
     # a request for everything.
     scopes = serializers.ListField(
-        child=serializers.ChoiceField(choices=Scope.choices), required=False, max_length=10,
+        child=Choice(choices=Scope.choices), required=False, max_length=10,
         allow_empty=False,
     )
     expires_in = serializers.IntegerField(min_value=1, required=False)

@@ -358,6 +358,18 @@ def test_fee_change_payload_names_every_broken_term_at_once(alice, pending):
     assert not Proposal.objects.exists()
 
 
+def test_fee_change_payload_checks_the_bounds_of_terms_that_parsed(alice, pending):
+    with pytest.raises(InvalidInput) as refused:
+        proposal_create(proposer=alice, type="fee_change", title="t", payload={
+            "fee_type": "execution", "method": "quadratic", "base_fee": "5", "unit_fee": 1,
+            "min_fee": 10, "max_fee": 1, "reason": "r"})
+    assert refused.value.extra["fields"] == {
+        "payload.method": ["Must be one of fixed, linear, logarithmic, step."],
+        "payload.base_fee": ["A valid integer is required."],
+        "payload.min_fee": ["Must not exceed max_fee."]}
+    assert not Proposal.objects.exists()
+
+
 def test_parameter_change_goes_through_the_parameter_service(
         passed, alice, django_capture_on_commit_callbacks):
     proposal = passed(type=ProposalType.PARAMETER_CHANGE,

@@ -1,11 +1,12 @@
 """Governable parameters: defaults, the cached accessor, the one service and the API list."""
 
 import pytest
-from django.core.cache import cache
+import redis.exceptions
+from django.core.cache import cache, caches
 
 from registry_site.errors import InvalidInput
 from registry_site.models import AuditEvent, Parameter, ParameterChange
-from registry_site.parameters import PARAMETER_SPECS, cache_key, get_parameter
+from registry_site.parameters import CACHE_TIMEOUT, PARAMETER_SPECS, cache_key, get_parameter
 from registry_site.services import parameter_set
 
 pytestmark = pytest.mark.django_db
@@ -79,10 +80,49 @@ def test_parameter_set_records_history_audit_and_busts_the_cache(
 
 def test_the_cache_is_busted_only_after_commit():
     assert get_parameter("quorum_bps") == 400
-    # Inside the test transaction the on-commit callback has not run: readers on other
-    # connections must not see a value that could still roll back.
+    # Inside the test transaction the on-commit callback has not run: the new value, which
+    # could still roll back, is not in the cache, and readers on other connections read the
+    # committed row instead of the cached one.
     parameter_set(name="quorum_bps", value=500)
-    assert cache.get(cache_key("quorum_bps")) == 400
+    assert cache.get(cache_key("quorum_bps")) == "changing"
+
+
+def _redis_fails_when_the_value_is_published(monkeypatch):
+    """The strict client's set raises for the published value (the pre-commit marker goes
+    through): Redis stopped between the transaction's check and its commit."""
+    backend = caches["default"]
+    strict = getattr(backend, "strict", backend)
+    real_set = strict.set
+
+    def set_or_fail(key, value, *args, **kwargs):
+        if value != "changing":
+            raise redis.exceptions.ConnectionError("Redis stopped")
+        return real_set(key, value, *args, **kwargs)
+
+    monkeypatch.setattr(strict, "set", set_or_fail)
+    monkeypatch.setattr(backend, "set", set_or_fail)
+
+
+def test_a_publish_that_fails_after_commit_never_lets_the_old_value_be_served(
+        monkeypatch, django_capture_on_commit_callbacks):
+    assert get_parameter("registrations_paused") == 0  # cached by a worker
+    _redis_fails_when_the_value_is_published(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        parameter_set(name="registrations_paused", value=1, reason="emergency")
+    assert Parameter.objects.get(name="registrations_paused").value == 1
+    monkeypatch.undo()  # Redis is back, still holding what it held
+    # A reader that read the old row before the commit stores it now: it must not stick.
+    cache.add(cache_key("registrations_paused"), 0, CACHE_TIMEOUT)
+    assert get_parameter("registrations_paused") == 1
+
+
+def test_while_a_change_commits_readers_use_the_database_and_cache_nothing(
+        django_assert_num_queries):
+    assert get_parameter("quorum_bps") == 400
+    parameter_set(name="quorum_bps", value=700)
+    with django_assert_num_queries(1):
+        assert get_parameter("quorum_bps") == 700  # this connection sees its own write
+    assert cache.get(cache_key("quorum_bps")) == "changing"
 
 
 @pytest.mark.parametrize(
