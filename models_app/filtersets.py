@@ -7,6 +7,7 @@ from django import forms
 
 from models_app.models import Category, Registration
 from models_app.search import is_postgresql, rank_by_relevance, search_registrations, with_tag
+from registry_site.inputs import ChoiceFilter
 
 # Each ordering ends on a unique column so pages never overlap; each starts on an indexed one.
 ORDERINGS = {
@@ -55,8 +56,8 @@ class RegistrationFilterSet(filters.FilterSet):
         method="filter_search", max_length=200, label="Search",
         help_text="Words in the name, version, description or tags.",
     )
-    category = filters.ChoiceFilter(choices=Category.choices)
-    status = filters.ChoiceFilter(choices=Registration.Status.choices)
+    category = ChoiceFilter(choices=Category.choices)
+    status = ChoiceFilter(choices=Registration.Status.choices)
     owner = filters.CharFilter(field_name="owner__username", label="Owner (username)",
                                max_length=150)
     tag = filters.CharFilter(method="filter_tag", max_length=50, label="Tag")
@@ -73,7 +74,7 @@ class RegistrationFilterSet(filters.FilterSet):
         field_name="registered_at", lookup_expr="gte", label="Registered since",
         help_text="ISO 8601 date or time, such as 2026-01-31 or 2026-01-31T12:00:00Z.",
     )
-    ordering = filters.ChoiceFilter(choices=ORDERING_CHOICES, method="filter_ordering",
+    ordering = ChoiceFilter(choices=ORDERING_CHOICES, method="filter_ordering",
                                     label="Order by", empty_label="Best match / newest")
 
     class Meta:

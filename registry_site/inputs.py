@@ -7,6 +7,7 @@ rule lives in one place and every broken field is reported in one round.
 
 from collections.abc import Mapping
 
+import django_filters
 from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
@@ -23,14 +24,27 @@ def refusal_message(exc: DomainError) -> str:
                                    for field, errors in fields.items())])
 
 
+def choices_message(values) -> str:
+    """The error of a choice: the allowed values, never what was sent (it may be anything)."""
+    return f"Must be one of {', '.join(str(value) for value in values)}."
+
+
 class Choice(serializers.ChoiceField):
     """A choice whose error names the allowed values and never echoes the input back."""
 
     def __init__(self, choices, **kwargs):
         super().__init__(choices, **kwargs)
         if "invalid_choice" not in kwargs.get("error_messages", {}):
-            self.error_messages["invalid_choice"] = (
-                f"Must be one of {', '.join(self.choice_strings_to_values)}.")
+            self.error_messages["invalid_choice"] = choices_message(self.choice_strings_to_values)
+
+
+class ChoiceFilter(django_filters.ChoiceFilter):
+    """A FilterSet's choice, with the same error as Choice (Django's repeats the input)."""
+
+    def __init__(self, *args, choices, **kwargs):
+        kwargs.setdefault("error_messages", {
+            "invalid_choice": choices_message(value for value, _ in choices)})
+        super().__init__(*args, choices=choices, **kwargs)
 
 
 class ModelInput(serializers.ModelSerializer):

@@ -87,3 +87,15 @@ def test_status_change_error_names_the_statuses(moderator, client_for):
     assert response.status_code == 400
     assert response.json()["fields"]["status"] == [
         "Must be one of pending, approved, rejected, suspended, deprecated."]
+
+
+@pytest.mark.parametrize(("query", "field", "values"), [
+    ("category=<b>NLPx</b>", "category", CATEGORIES),
+    ("status=gone", "status", "Must be one of pending, approved, rejected, suspended, "
+                              "deprecated."),
+])
+def test_catalog_filter_choice_errors_name_the_choices_without_the_input(anon_client, query,
+                                                                         field, values):
+    response = anon_client.get(f"/api/v1/models/?{query}")
+    assert response.status_code == 400
+    assert response.json()["fields"] == {field: [values]}
