@@ -7,10 +7,8 @@ accept. Written against the interface only: ``scan_artifact(file, *, size, filen
 report or raises ``ScanRefused``.
 """
 
-import contextlib
 import io
 import pickletools
-import resource
 import tracemalloc
 import zipfile
 from collections import OrderedDict
@@ -18,6 +16,7 @@ from collections import OrderedDict
 import pytest
 
 from models_app.scanning import ScanRefused, scan_artifact
+from tests.limits import address_space_cap
 from tests.security import attack_files as af
 
 # The scanner may read its limits from the registry's parameters.
@@ -63,20 +62,6 @@ def test_prefix_opcode_defeats_pickletools(attack, tmp_path):
     """The trick is real: pickletools cannot parse what CPython's unpickler runs."""
     with pytest.raises(ValueError):
         pickletools.dis(attack.build(str(tmp_path / "pwned")), out=io.StringIO())
-
-
-@contextlib.contextmanager
-def address_space_cap(extra: int):
-    """Cap this process at its current size plus ``extra`` bytes, so that a scanner that keeps
-    the whole bomb in memory fails fast with MemoryError instead of taking the machine down."""
-    with open("/proc/self/statm") as statm:
-        current = int(statm.read().split()[0]) * resource.getpagesize()
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (current + extra, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 @pytest.mark.parametrize("bomb", af.BOMBS, ids=lambda b: b.id)

@@ -12,6 +12,7 @@ import pytest
 
 from models_app.scanning import DEFAULT_LIMITS, scan_artifact
 from models_app.scanning.pickles import PickleLimits, PickleRefused, WalkState, walk_pickles
+from tests.limits import address_space_cap
 
 
 class Blocked(Exception):
@@ -81,7 +82,10 @@ def load_all(data: bytes) -> tuple[list[int], list[str]]:
     while stream.tell() < len(data):
         unpickler = Recorder(stream)
         try:
-            unpickler.load()
+            # A mutated length can make the unpickler allocate gigabytes before it finds the
+            # data short: capped, that is a MemoryError, which ends the file like any error.
+            with address_space_cap(1 << 30):
+                unpickler.load()
         except Exception:  # the unpickler's own error ends the file
             imports += unpickler.imports
             break
