@@ -37,14 +37,20 @@ def holder(make_user, clock):
 
 @pytest.fixture
 def alice(holder):
-    # A moderator: a model approval may name only a version its proposer may see (issue 8),
-    # and carol's pending version is hidden from token holders who are not moderators.
-    return holder("alice", power=60_000, moderator=True)
+    # An ordinary token holder: she cannot see carol's pending version (only its owner and
+    # moderators can), so a model approval of it is proposed by ``steward``.
+    return holder("alice", power=60_000)
 
 
 @pytest.fixture
 def bob(holder):
     return holder("bob", power=40_000)
+
+
+@pytest.fixture
+def steward(holder):
+    """A moderator with the least power that may propose: names versions alice cannot see."""
+    return holder("dora", power=1_000, moderator=True)
 
 
 @pytest.fixture
@@ -70,14 +76,16 @@ def pending(make_registration):
 
 
 @pytest.fixture
-def make_proposal(alice, pending):
-    """A model_approval proposal for the pending registration unless told otherwise."""
+def make_proposal(alice, steward, pending):
+    """A model_approval proposal for the pending registration unless told otherwise, proposed
+    by ``steward`` (who may see carol's pending version); any other type by alice."""
 
     def make(*, proposer=None, type=ProposalType.MODEL_APPROVAL, payload=None, title="Approve it"):
         if payload is None:
             payload = {"name": pending.name, "version": pending.version, "reason": "Looks good"}
-        return proposal_create(proposer=proposer or alice, type=type, title=title,
-                               payload=payload)
+        if proposer is None:
+            proposer = steward if type == ProposalType.MODEL_APPROVAL else alice
+        return proposal_create(proposer=proposer, type=type, title=title, payload=payload)
 
     return make
 

@@ -22,14 +22,14 @@ def approval(pending, **extra):
                         "reason": "Passed review"}, **extra}
 
 
-def test_create_answers_201_with_the_proposal(client_for, alice, bob, pending):
-    response = client_for(alice).post("/api/v1/proposals/", approval(pending), format="json")
+def test_create_answers_201_with_the_proposal(client_for, alice, bob, steward, pending):
+    response = client_for(steward).post("/api/v1/proposals/", approval(pending), format="json")
     assert response.status_code == 201, response.content
     body = response.json()
     assert set(body) == DETAIL_FIELDS
     assert body["state"] == "active"
-    assert body["proposer"] == "alice"
-    assert body["quorum"] == 4_000
+    assert body["proposer"] == "dora"
+    assert body["quorum"] == 4_040  # 4% of alice's, bob's and the steward's 101,000
     assert body["tally"] == {"for": 0, "against": 0, "abstain": 0}
     assert body["quorum_reached"] is False
     assert body["my_vote"] is None
@@ -214,7 +214,8 @@ def test_list_query_count_is_fixed(client_for, make_proposal, alice, bob, holder
 
 
 def test_proposer_cancels_without_a_body(client_for, make_proposal, alice):
-    proposal = make_proposal()
+    proposal = make_proposal(type="parameter_change",
+                             payload={"parameter": "quorum_bps", "value": 500, "reason": "r"})
     response = client_for(alice).post(f"/api/v1/proposals/{proposal.pk}/cancel/")
     assert response.status_code == 200
     assert response.json()["state"] == "canceled"

@@ -193,7 +193,7 @@ def test_validation_never_tells_whether_a_hidden_version_exists(client_for, hold
 
 
 def test_new_proposal_page_searches_only_visible_versions_in_a_bounded_list(
-        alice, holder, make_registration, pending):
+        alice, steward, holder, make_registration, pending):
     for n in range(SUBJECT_SEARCH_LIMIT + 5):
         make_registration(f"bulk-model-{n:02d}")
     bob = holder("bob-viewer", power=5_000)
@@ -205,13 +205,15 @@ def test_new_proposal_page_searches_only_visible_versions_in_a_bounded_list(
     response = login(bob).get("/proposals/new/?type=model_approval&q=bulk")
     assert response.context["choices"] == []
 
-    response = login(alice).get("/proposals/new/?type=model_approval&q=bulk")
+    response = login(steward).get("/proposals/new/?type=model_approval&q=bulk")
     assert len(response.context["choices"]) == SUBJECT_SEARCH_LIMIT
-    response = login(alice).get("/proposals/new/?type=model_approval&q=senti")
+    response = login(steward).get("/proposals/new/?type=model_approval&q=senti")
     assert [str(r) for r in response.context["choices"]] == ["sentiment-mini 1.0.0"]
-    response = login(alice).get("/proposals/new/?type=model_approval&q=%00")
+    response = login(alice).get("/proposals/new/?type=model_approval&q=senti")
+    assert response.context["choices"] == []  # an ordinary holder: carol's is hidden
+    response = login(steward).get("/proposals/new/?type=model_approval&q=%00")
     assert response.status_code == 400  # NUL is refused before any view
-    response = login(alice).get(
+    response = login(steward).get(
         "/proposals/new/?type=model_approval&name=sentiment-mini&version=1.0.0")
     assert response.context["form"]["name"].value() == "sentiment-mini"
     assert b'name="version" value="1.0.0"' in response.content
@@ -292,7 +294,7 @@ def test_a_passed_proposal_awaiting_execution_keeps_its_version_visible(
 
 
 def test_a_version_under_an_open_proposal_is_shown_but_its_artifact_is_not_handed_out(
-        client_for, registrant, bob, alice, clock):
+        client_for, registrant, bob, steward, clock):
     """Voters may read the version they vote on; its file, which no moderator has approved,
     still reaches only its owner (and moderators)."""
     import hashlib
@@ -307,7 +309,7 @@ def test_a_version_under_an_open_proposal_is_shown_but_its_artifact_is_not_hande
         hash=hashlib.sha256(data).hexdigest(), size_bytes=len(data), parameter_count=1)
     artifact_upload(registration=registration, user=registrant, stream=io.BytesIO(data),
                     content_length=len(data))
-    proposal_create(proposer=alice, type="model_approval", title="Approve it", payload={
+    proposal_create(proposer=steward, type="model_approval", title="Approve it", payload={
         "name": "unreviewed", "version": "1.0.0", "reason": "Looks good"})
     api = client_for(bob)
     assert api.get("/api/v1/models/unreviewed/?version=1.0.0").status_code == 200
@@ -318,17 +320,17 @@ def test_a_version_under_an_open_proposal_is_shown_but_its_artifact_is_not_hande
 
 # --- duplicates and stale targets ------------------------------------------------------------
 
-def test_a_duplicate_open_proposal_is_a_409(client_for, make_proposal, alice, pending):
+def test_a_duplicate_open_proposal_is_a_409(client_for, make_proposal, steward, pending):
     first = make_proposal()
-    balance = account_for(alice).balance
-    response = client_for(alice).post("/api/v1/proposals/", approval(pending), format="json")
+    balance = account_for(steward).balance
+    response = client_for(steward).post("/api/v1/proposals/", approval(pending), format="json")
     assert response.status_code == 409
     assert response.json()["code"] == "duplicate_proposal"
     assert response.json()["proposal_id"] == first.pk
     assert Proposal.objects.count() == 1
-    assert account_for(alice).balance == balance
-    proposal_cancel(proposal=first, actor=alice, reason="redo")
-    assert client_for(alice).post("/api/v1/proposals/", approval(pending),
+    assert account_for(steward).balance == balance
+    proposal_cancel(proposal=first, actor=steward, reason="redo")
+    assert client_for(steward).post("/api/v1/proposals/", approval(pending),
                                   format="json").status_code == 201
 
 

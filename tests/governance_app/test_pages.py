@@ -36,8 +36,8 @@ def test_list_with_state_filter(client, make_proposal, passed, alice):
     assert [p.pk for p in response.context["proposals"]] == [active.pk]
 
 
-def test_new_proposal_chooser_and_typed_forms(browser, alice, pending):
-    client = browser(alice)
+def test_new_proposal_chooser_and_typed_forms(browser, steward, pending):
+    client = browser(steward)
     response = client.get("/proposals/new/")
     assert response.status_code == 200
     assert b"?type=model_approval" in response.content
@@ -52,8 +52,8 @@ def test_new_proposal_chooser_and_typed_forms(browser, alice, pending):
         assert field in response.context["form"].fields
 
 
-def test_new_model_approval_proposal(browser, alice, pending):
-    response = browser(alice).post("/proposals/new/", {
+def test_new_model_approval_proposal(browser, steward, pending):
+    response = browser(steward).post("/proposals/new/", {
         "type": "model_approval", "name": pending.name, "version": pending.version,
         "title": "Approve it",
         "description": "", "reason": "Reviewed"})

@@ -20,6 +20,7 @@ from registry_site.audit import audit_verify
 from registry_site.errors import Conflict, Forbidden, InsufficientFunds, InvalidInput, Unavailable
 from registry_site.models import AuditEvent, ParameterChange
 from registry_site.parameters import get_parameter
+from registry_site.roles import is_moderator
 from tests.governance_app.conftest import EXECUTION_PERIOD, START, VOTING_PERIOD
 
 pytestmark = pytest.mark.django_db
@@ -29,15 +30,15 @@ def state_of(proposal) -> str:
     return Proposal.objects.with_state().get(pk=proposal.pk).state
 
 
-def test_whole_lifecycle(make_proposal, alice, bob, pending, clock):
-    balance = account_for(alice).balance
+def test_whole_lifecycle(make_proposal, steward, alice, bob, pending, clock):
+    balance = account_for(steward).balance
     proposal = make_proposal()
-    assert account_for(alice).balance == balance - 10_000
+    assert account_for(steward).balance == balance - 10_000
     assert proposal.created_at == START
     assert proposal.voting_ends_at == START + VOTING_PERIOD
     assert proposal.execution_deadline == START + EXECUTION_PERIOD
-    assert proposal.total_power_at_snapshot == 100_000
-    assert proposal.quorum == 4_000
+    assert proposal.total_power_at_snapshot == 101_000  # alice, bob and the steward
+    assert proposal.quorum == 4_040
     assert state_of(proposal) == ProposalState.ACTIVE
 
     assert vote_cast(proposal=proposal, voter=alice, choice="for").weight == 60_000
@@ -124,7 +125,7 @@ def test_snapshot_power_granted_later_does_not_count(make_proposal, alice, holde
     assert refused.value.code == "no_voting_power"
     assert vote_cast(proposal=proposal, voter=alice, choice="for").weight == 60_000
     proposal.refresh_from_db()
-    assert proposal.total_power_at_snapshot == 60_000
+    assert proposal.total_power_at_snapshot == 61_000  # alice's 60,000 and the steward's 1,000
     assert proposal.tally["for"] == 60_000
 
 
@@ -135,11 +136,11 @@ def test_parameters_changed_later_do_not_change_a_running_proposal(make_proposal
     set_parameter("quorum_bps", 10_000)
     proposal.refresh_from_db()
     assert proposal.voting_ends_at == START + VOTING_PERIOD
-    assert proposal.quorum == 2_400  # 4% of alice's 60,000
+    assert proposal.quorum == 2_440  # 4% of alice's 60,000 and the steward's 1,000
     short = make_proposal(type=ProposalType.PARAMETER_CHANGE,
                           payload={"parameter": "quorum_bps", "value": 500, "reason": "r"})
     assert short.voting_ends_at == START + timedelta(hours=1)
-    assert short.quorum == 60_000
+    assert short.quorum == 61_000
 
 
 def test_execution_window_never_before_voting_end(make_proposal, set_parameter):
@@ -208,11 +209,12 @@ def test_missing_title_is_refused(alice, pending):
     assert "title" in refused.value.extra["fields"]
 
 
-def test_not_pending_model_is_refused(alice, pending, moderator):
+def test_not_pending_model_is_refused(steward, pending, moderator):
+    # The steward (a moderator) may see the rejected version; to alice it does not exist.
     registration_transition(registration=pending, to_status="rejected", actor=moderator,
                             source="admin", reason="no")
     with pytest.raises(InvalidInput) as refused:
-        proposal_create(proposer=alice, type="model_approval", title="t",
+        proposal_create(proposer=steward, type="model_approval", title="t",
                         payload={"name": pending.name, "version": pending.version,
                                  "reason": "r"})
     assert "is rejected, not pending" in refused.value.extra["fields"]["payload.version"][0]
@@ -270,9 +272,9 @@ def test_vote_needs_a_valid_choice(make_proposal, alice):
     assert Vote.objects.count() == 0
 
 
-def test_vote_on_canceled_proposal_is_a_conflict(make_proposal, alice, bob):
+def test_vote_on_canceled_proposal_is_a_conflict(make_proposal, steward, bob):
     proposal = make_proposal()
-    proposal_cancel(proposal=proposal, actor=alice, reason="typo")
+    proposal_cancel(proposal=proposal, actor=steward, reason="typo")
     with pytest.raises(Conflict):
         vote_cast(proposal=proposal, voter=bob, choice="for")
 
@@ -426,7 +428,9 @@ def test_emergency_pause_and_resume_registrations(passed, alice, make_registrati
 # --- cancel ----------------------------------------------------------------------------------
 
 def test_proposer_cancels_while_only_they_voted(make_proposal, alice):
-    proposal = make_proposal()
+    assert not is_moderator(alice)  # the proposer rule, not the moderator's
+    proposal = make_proposal(type=ProposalType.PARAMETER_CHANGE,
+                             payload={"parameter": "quorum_bps", "value": 500, "reason": "r"})
     vote_cast(proposal=proposal, voter=alice, choice="for")
     canceled = proposal_cancel(proposal=proposal, actor=alice, reason="Wrong version")
     assert canceled.state == ProposalState.CANCELED
@@ -436,6 +440,7 @@ def test_proposer_cancels_while_only_they_voted(make_proposal, alice):
 
 
 def test_proposer_may_not_cancel_once_others_voted(make_proposal, alice, bob):
+    assert not is_moderator(bob)
     proposal = make_proposal(proposer=bob, type=ProposalType.PARAMETER_CHANGE,
                              payload={"parameter": "quorum_bps", "value": 500, "reason": "r"})
     vote_cast(proposal=proposal, voter=alice, choice="against")
@@ -446,11 +451,13 @@ def test_proposer_may_not_cancel_once_others_voted(make_proposal, alice, bob):
 
 
 def test_stranger_may_not_cancel(make_proposal, bob):
-    proposal = make_proposal()
-    with pytest.raises(Conflict) as refused:
-        proposal_cancel(proposal=proposal, actor=bob, reason="Mine now")
-    assert refused.value.code == "not_proposer"
-    assert state_of(proposal) == ProposalState.ACTIVE
+    assert not is_moderator(bob)
+    for proposal in [make_proposal(), make_proposal(type=ProposalType.PARAMETER_CHANGE, payload={
+            "parameter": "quorum_bps", "value": 500, "reason": "r"})]:
+        with pytest.raises(Conflict) as refused:
+            proposal_cancel(proposal=proposal, actor=bob, reason="Mine now")
+        assert refused.value.code == "not_proposer"
+        assert state_of(proposal) == ProposalState.ACTIVE
 
 
 def test_moderator_cancels_any_time_before_execution(passed, bob, moderator, alice):
@@ -471,7 +478,8 @@ def test_moderator_cancels_any_time_before_execution(passed, bob, moderator, ali
 
 def test_cancel_reason_is_optional_bounded_and_cancel_happens_once(make_proposal, alice,
                                                                   moderator):
-    proposal = make_proposal()
+    proposal = make_proposal(type=ProposalType.PARAMETER_CHANGE,
+                             payload={"parameter": "quorum_bps", "value": 500, "reason": "r"})
     with pytest.raises(InvalidInput):
         proposal_cancel(proposal=proposal, actor=alice, reason="x" * 2001)
     proposal_cancel(proposal=proposal, actor=alice)
