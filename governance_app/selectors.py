@@ -4,7 +4,7 @@ model version a proposal is about."""
 from urllib.parse import quote
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Prefetch, Q, Subquery, Sum
+from django.db.models import BooleanField, Exists, OuterRef, Prefetch, Q, Subquery, Sum, Value
 from django.db.models.fields.json import KT
 from django.db.models.lookups import Exact
 from django.utils import timezone
@@ -168,12 +168,22 @@ def subject_owner_id(proposal) -> int | None:
 
 
 def proposals_for(user, now=None):
-    """Proposals with their state as of ``now`` and, for a signed-in user, ``my_votes``."""
-    subject = Registration.objects.filter(name=OuterRef("subject_name"),
-                                          version=OuterRef("subject_version"))
+    """Proposals with their state as of ``now`` and, for a signed-in user, ``my_votes``.
+
+    The version a proposal names is looked up only among those ``user`` may see
+    (``visible_to``): ``subject_known`` says whether they may, and ``subject_owner`` and
+    ``subject_current_status`` are empty when they may not, so a proposal never tells its
+    reader more about a version than the version's own page would. Moderators see every
+    version, so to them a version that is not found no longer exists. All in one query.
+    """
+    subject = Registration.objects.visible_to(user).filter(
+        name=OuterRef("subject_name"), version=OuterRef("subject_version"))
+    known = (Value(True, output_field=BooleanField()) if is_moderator(user)
+             else Exists(subject))
     queryset = (
         _with_subject(Proposal.objects.with_state(now)).select_related("proposer")
-        .annotate(subject_owner=Subquery(subject.values("owner__username")[:1]),
+        .annotate(subject_known=known,
+                  subject_owner=Subquery(subject.values("owner__username")[:1]),
                   subject_current_status=Subquery(subject.values("status")[:1]))
     )
     if user.is_authenticated:
@@ -184,17 +194,24 @@ def proposals_for(user, now=None):
 
 
 def proposal_subject(proposal) -> dict | None:
-    """The model version a proposal from ``proposals_for`` is about, as it is now."""
+    """The model version a proposal from ``proposals_for`` is about, as it is now.
+
+    To a reader who may not see that version (``visible`` false) only what the payload says:
+    its name and version and the status executing needs; no owner, status or link.
+    """
     expected = subject_status(proposal.type, proposal.payload)
     if expected is None:
         return None
     name, version = proposal.payload["name"], proposal.payload["version"]
-    return {
-        "name": name, "version": version, "owner": proposal.subject_owner,
-        "status": proposal.subject_current_status, "expected_status": expected,
-        # The exact version the proposal names, not the model's newest.
-        "url": f"/models/{quote(name, safe='')}/?version={quote(version, safe='')}",
-    }
+    subject = {"name": name, "version": version, "visible": proposal.subject_known,
+               "owner": None, "status": None, "expected_status": expected, "url": None}
+    if proposal.subject_known:
+        subject.update(
+            owner=proposal.subject_owner, status=proposal.subject_current_status,
+            # The exact version the proposal names, not the model's newest.
+            url=f"/models/{quote(name, safe='')}/?version={quote(version, safe='')}",
+        )
+    return subject
 
 
 def proposal_warnings(proposal) -> list[dict]:
@@ -208,8 +225,14 @@ def proposal_warnings(proposal) -> list[dict]:
         warnings.append({"code": "owner_vote_excluded", "detail": (
             f"{subject['owner']} owns {label}: the owner's vote does not count toward the "
             "tally or the quorum.")})
+    elif not subject["visible"]:
+        # The rule holds whoever the owner is; naming them is for those who may see it.
+        warnings.append({"code": "owner_vote_excluded", "detail": (
+            f"The owner of {label} may vote, but that vote does not count toward the tally "
+            "or the quorum.")})
     open_states = {ProposalState.ACTIVE, ProposalState.PASSED}
-    if proposal.state in open_states and subject["status"] != subject["expected_status"]:
+    if (subject["visible"] and proposal.state in open_states
+            and subject["status"] != subject["expected_status"]):
         now = f"it is {subject['status']}" if subject["status"] else "it no longer exists"
         warnings.append({"code": "target_changed", "detail": (
             f"{label} is no longer {subject['expected_status']} ({now}): executing this "
@@ -218,13 +241,10 @@ def proposal_warnings(proposal) -> list[dict]:
 
 
 def payload_details(proposal) -> dict:
-    """What the proposal page shows next to the payload: the things it would change, now."""
+    """What the proposal page shows next to the payload: the things it would change, now.
+    (The model version it names is ``proposal_subject``'s, which checks who may see it.)"""
     payload = proposal.payload
     details = {}
-    if payload.get("name") and payload.get("version"):
-        details["registration"] = Registration.objects.select_related("owner").filter(
-            name=payload["name"], version=payload["version"]
-        ).first()
     if proposal.type == ProposalType.FEE_CHANGE:
         current = FeeSchedule.objects.active().filter(fee_type=payload["fee_type"]).first()
         details["current_schedule"] = current

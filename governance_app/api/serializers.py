@@ -28,10 +28,13 @@ class SubjectSerializer(serializers.Serializer):
 
     name = serializers.CharField()
     version = serializers.CharField()
+    visible = serializers.BooleanField(help_text=(
+        "Whether you may see this version; when false, owner, status and url are null."))
     owner = serializers.CharField(allow_null=True, help_text="Their vote does not count.")
-    status = serializers.CharField(allow_null=True, help_text="null: no longer registered.")
+    status = serializers.CharField(allow_null=True, help_text=(
+        "null: no longer registered (when visible) or not yours to see."))
     expected_status = serializers.CharField(help_text="The status executing needs.")
-    url = serializers.CharField(help_text="The page of this exact version.")
+    url = serializers.CharField(allow_null=True, help_text="The page of this exact version.")
 
 
 class WarningSerializer(serializers.Serializer):

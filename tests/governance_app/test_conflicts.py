@@ -353,6 +353,91 @@ def test_a_changed_target_is_shown_on_the_page_and_the_api(client_for, make_prop
     assert b"The target has changed" in page.content
 
 
+# --- a proposal tells no more about its version than the version's own page ------------------
+
+HIDDEN_SUBJECT = {"name": "bob-secret", "version": "1.0", "visible": False, "owner": None,
+                  "status": None, "expected_status": "pending", "url": None}
+
+
+def test_a_proposal_does_not_reveal_a_hidden_versions_status_or_owner(
+        client_for, anon_client, make_registration, bob, alice, moderator):
+    secret = make_registration("bob-secret", "1.0", owner=bob)
+    proposal = proposal_create(proposer=bob, **approval(secret))
+    model_url = "/api/v1/models/bob-secret/?version=1.0"
+    proposal_url = f"/api/v1/proposals/{proposal.pk}/"
+
+    # Open: signed-in readers may open the version, so they see it; anonymous ones may not.
+    assert anon_client.get(model_url).status_code == 404
+    body = anon_client.get(proposal_url).json()
+    assert body["subject"] == HIDDEN_SUBJECT
+    assert [w["code"] for w in body["warnings"]] == ["owner_vote_excluded"]
+    assert "bob owns" not in body["warnings"][0]["detail"]
+    page = Client().get(f"/proposals/{proposal.pk}/")
+    assert b"shown to those who may see this version" in page.content
+    assert b'href="/models/bob-secret/' not in page.content
+    assert client_for(alice).get(model_url).status_code == 200
+    subject = client_for(alice).get(proposal_url).json()["subject"]
+    assert (subject["visible"], subject["owner"], subject["status"]) == (True, "bob", "pending")
+
+    # Canceled, then rejected: hidden from everyone but bob and moderators.
+    proposal_cancel(proposal=proposal, actor=bob, reason="not yet")
+    registration_transition(registration=secret, to_status="rejected", actor=moderator,
+                            source="admin", reason="no")
+    for reader, client in [("anonymous", anon_client), ("alice", client_for(alice))]:
+        assert client.get(model_url).status_code == 404, reader
+        response = client.get(proposal_url)
+        assert response.json()["subject"] == HIDDEN_SUBJECT, reader
+        assert b"rejected" not in response.content, reader
+        listed = client.get("/api/v1/proposals/").json()["results"]
+        assert [p["subject"] for p in listed] == [HIDDEN_SUBJECT], reader
+    for page in [Client().get(f"/proposals/{proposal.pk}/"),
+                 login(alice).get(f"/proposals/{proposal.pk}/")]:
+        assert page.status_code == 200
+        assert b"rejected" not in page.content
+        assert b"shown to those who may see this version" in page.content
+    for reader in [bob, moderator]:
+        subject = client_for(reader).get(proposal_url).json()["subject"]
+        assert (subject["visible"], subject["owner"], subject["status"]) == (
+            True, "bob", "rejected")
+        assert b"rejected" in login(reader).get(f"/proposals/{proposal.pk}/").content
+
+
+def test_a_changed_target_is_not_announced_to_readers_who_may_not_see_it(
+        client_for, anon_client, make_proposal, pending, moderator):
+    proposal = make_proposal()
+    registration_transition(registration=pending, to_status="rejected", actor=moderator,
+                            source="admin", reason="broken")
+    body = anon_client.get(f"/api/v1/proposals/{proposal.pk}/").json()
+    assert [w["code"] for w in body["warnings"]] == ["owner_vote_excluded"]
+    assert body["subject"]["status"] is None
+    page = Client().get(f"/proposals/{proposal.pk}/")
+    assert b"The target has changed" not in page.content
+    assert b"rejected" not in page.content
+    codes = [w["code"] for w in client_for(moderator).get(
+        f"/api/v1/proposals/{proposal.pk}/").json()["warnings"]]
+    assert codes == ["owner_vote_excluded", "target_changed"]
+
+
+# Anonymous: the page of proposals. Signed in: the token, the moderator check, the page and
+# the caller's own votes. Never one query per proposal.
+@pytest.mark.parametrize(("reader", "queries"), [("anonymous", 1), ("alice", 4),
+                                                 ("moderator", 4)])
+def test_the_proposal_list_costs_the_same_queries_for_one_or_many(
+        client_for, anon_client, make_registration, steward, alice, moderator, reader, queries,
+        django_assert_num_queries):
+    client = {"anonymous": anon_client, "alice": client_for(alice),
+              "moderator": client_for(moderator)}[reader]
+    client.get("/api/v1/proposals/")  # the token's last use is written once, not measured
+    for count in [1, 4]:
+        while Proposal.objects.count() < count:
+            proposal_create(proposer=steward, **approval(
+                make_registration(f"listed-{Proposal.objects.count()}")))
+        with django_assert_num_queries(queries):
+            listed = client.get("/api/v1/proposals/").json()["results"]
+        assert len(listed) == count
+        assert all(p["subject"]["visible"] == (reader != "anonymous") for p in listed)
+
+
 # --- input that answered 500 -----------------------------------------------------------------
 
 @pytest.mark.parametrize("where", ["payload.name", "payload.reason", "title",
