@@ -1,9 +1,11 @@
+import re
+
 from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from governance_app.inputs import GrantInput, validate_input
+from governance_app.inputs import GrantInput
 from governance_app.models import Proposal, ProposalState, Vote, VotingPowerCheckpoint
 from governance_app.services import (
     proposal_cancel,
@@ -11,7 +13,8 @@ from governance_app.services import (
     voting_power_grant_check,
 )
 from registry_site.admin import ReadOnlyAdmin, ServiceAdminMixin
-from registry_site.errors import DomainError, InvalidInput
+from registry_site.errors import DomainError
+from registry_site.inputs import InputForm, refusal_message
 
 
 class CancelProposalsForm(forms.Form):
@@ -20,23 +23,22 @@ class CancelProposalsForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
 
 
-class GrantPowerForm(forms.Form):
-    """Collects a grant; the rules are GrantInput's (the service's own), checked here too so
-    that an invalid grant is a form error, not an exception while the admin saves."""
+class GrantPowerForm(InputForm):
+    """Collects a grant as text; every rule is GrantInput's (the service's input), so an
+    invalid grant is shown on its fields, all at once, before anything is written."""
 
-    power = forms.IntegerField(help_text="The new voting power, from now on (0 removes it).")
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+    input_class = GrantInput
 
-    def clean(self):
-        cleaned = super().clean()
-        if "power" in cleaned and "reason" in cleaned:
-            try:
-                validate_input(GrantInput, {"power": cleaned["power"],
-                                            "reason": cleaned["reason"]})
-            except InvalidInput as exc:
-                for field, messages_ in exc.extra["fields"].items():
-                    self.add_error(field if field in self.fields else None, messages_)
-        return cleaned
+    power = forms.CharField(required=False,
+                            help_text="The new voting power, from now on (0 removes it).")
+    reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def to_input(self, text: dict) -> dict:
+        data = super().to_input(text)
+        power = data.get("power")
+        if isinstance(power, str) and re.fullmatch(r"-?[0-9]+", power.strip()):
+            data["power"] = int(power)  # anything else stays text, which GrantInput refuses
+        return data
 
 
 class VotingPowerCheckpointAddForm(GrantPowerForm, forms.ModelForm):
@@ -48,6 +50,19 @@ class VotingPowerCheckpointAddForm(GrantPowerForm, forms.ModelForm):
         model = VotingPowerCheckpoint
         fields = ["user", "power", "reason"]
 
+    def to_input(self, text: dict) -> dict:
+        return super().to_input({field: text.get(field) for field in ("power", "reason")})
+
+    def clean(self):
+        user = self.cleaned_data.get("user")
+        data = super().clean()
+        return {**data, "user": user} if data and user is not None else data
+
+    def _post_clean(self):
+        # The instance is never saved or validated here: the service checks the input and
+        # writes the row.
+        pass
+
     def clean_user(self):
         user = self.cleaned_data["user"]
         try:
@@ -57,13 +72,6 @@ class VotingPowerCheckpointAddForm(GrantPowerForm, forms.ModelForm):
         except DomainError as exc:
             raise forms.ValidationError(exc.detail, code=exc.code) from None
         return user
-
-
-def _explain(exc: DomainError) -> str:
-    """A domain error as one admin message, with the field messages of invalid input."""
-    fields = exc.extra.get("fields") or {}
-    return " ".join([exc.detail, *(f"{field}: {' '.join(messages_)}"
-                                   for field, messages_ in fields.items())])
 
 
 def _intermediate_page(modeladmin, request, *, title, form, objects, action, submit):
@@ -141,7 +149,8 @@ class ProposalAdmin(ServiceAdminMixin, ReadOnlyAdmin):
                 proposal_cancel(proposal=proposal, actor=request.user,
                                 reason=form.cleaned_data["reason"])
             except DomainError as exc:
-                self.message_user(request, f"#{proposal.pk}: {_explain(exc)}", messages.ERROR)
+                self.message_user(request, f"#{proposal.pk}: {refusal_message(exc)}",
+                                  messages.ERROR)
             else:
                 self.message_user(request, f"#{proposal.pk} canceled.", messages.SUCCESS)
         return None
@@ -185,7 +194,9 @@ class VotingPowerCheckpointAdmin(ServiceAdminMixin, ReadOnlyAdmin):
         created = voting_power_grant(user=form.cleaned_data["user"],
                                      power=form.cleaned_data["power"], actor=request.user,
                                      reason=form.cleaned_data["reason"])
-        obj.pk = created.pk
+        # The admin logs and reports ``obj``: make it the checkpoint the service wrote.
+        for field in VotingPowerCheckpoint._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(created, field.attname))
 
     @admin.action(description="Grant voting power to these users…", permissions=["add"])
     def grant(self, request, queryset):
@@ -198,9 +209,11 @@ class VotingPowerCheckpointAdmin(ServiceAdminMixin, ReadOnlyAdmin):
             try:
                 voting_power_grant(user=user, power=form.cleaned_data["power"],
                                    actor=request.user, reason=form.cleaned_data["reason"])
+            # Django's admin capitalises a message's first letter: never start with a name.
             except DomainError as exc:
-                self.message_user(request, f"{user}: {_explain(exc)}", messages.ERROR)
+                self.message_user(request, f"Not granted to {user}: {refusal_message(exc)}",
+                                  messages.ERROR)
             else:
-                self.message_user(request, f"{user} now has {form.cleaned_data['power']} "
-                                           "voting power.", messages.SUCCESS)
+                self.message_user(request, f"Granted {form.cleaned_data['power']} voting "
+                                           f"power to {user}.", messages.SUCCESS)
         return None

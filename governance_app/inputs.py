@@ -255,26 +255,6 @@ class GrantInput(serializers.Serializer):
                   required=False, allow_blank=True, default="")
 
 
-def _flatten(errors, prefix: str = "") -> dict[str, list[str]]:
-    """DRF's nested errors as ``{"payload.name": [...]}``."""
-    flat = {}
-    for key, value in errors.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{name}."))
-        else:
-            flat[name] = [str(message) for message in value]
-    return flat
-
-
-def validate_input(serializer_class, data, **context) -> dict:
-    """``data`` checked by ``serializer_class``; InvalidInput naming every bad field."""
-    serializer = serializer_class(data=data, context=context)
-    if not serializer.is_valid():
-        raise InvalidInput(_flatten(serializer.errors))
-    return dict(serializer.validated_data)
-
-
 def request_fields(serializer_class, data) -> dict:
     """The fields ``serializer_class`` defines, taken from a request body as sent."""
     if not isinstance(data, Mapping):

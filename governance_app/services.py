@@ -14,7 +14,6 @@ from governance_app.inputs import (
     GrantInput,
     ProposalCreateInput,
     VoteInput,
-    validate_input,
 )
 from governance_app.models import (
     EmergencyAction,
@@ -37,6 +36,8 @@ from models_app.models import Registration, Source
 from models_app.services import registration_transition
 from registry_site.audit import audit_record
 from registry_site.errors import Conflict, DomainError, Forbidden
+from registry_site.inputs import validated
+from registry_site.integrity import is_unique_violation
 from registry_site.parameters import get_parameter
 from registry_site.services import parameter_set
 
@@ -92,7 +93,7 @@ def voting_power_grant(*, user, power: int, actor=None, reason: str = "",
     change the weight of votes already counted.
     """
     voting_power_grant_check(user=user, actor=actor, power=power)
-    data = validate_input(GrantInput, {"power": power, "reason": reason})
+    data = validated(GrantInput, {"power": power, "reason": reason})
     power, reason = data["power"], data["reason"]
     with transaction.atomic():
         _snapshot_lock()
@@ -142,7 +143,7 @@ def proposal_create(*, proposer, type=None, title=None, payload=None, descriptio
                 f"{power}.", code="insufficient_voting_power", voting_power=power,
                 required=required,
             )
-        data = validate_input(ProposalCreateInput, {
+        data = validated(ProposalCreateInput, {
             "type": type, "title": title, "description": description, "payload": payload,
         }, proposer=proposer)
         type, payload = data["type"], data["payload"]
@@ -192,19 +193,7 @@ def _lock(proposal_id: int, now: datetime | None) -> Proposal:
     return locked
 
 
-def _is_unique_violation(exc: IntegrityError, constraint) -> bool:
-    """Whether ``exc`` is ``constraint`` (a UniqueConstraint) failing, and not another rule."""
-    cause = exc.__cause__
-    diag = getattr(cause, "diag", None)
-    if diag is not None:
-        return diag.constraint_name == constraint.name
-    # SQLite names the columns: "UNIQUE constraint failed: table.a, table.b".
-    table = Vote._meta.db_table
-    columns = ", ".join(f"{table}.{Vote._meta.get_field(f).column}" for f in constraint.fields)
-    return str(cause or exc) == f"UNIQUE constraint failed: {columns}"
-
-
-VOTE_UNIQUE = next(c for c in Vote._meta.constraints if c.name == "vote_one_per_voter")
+VOTE_UNIQUE = "vote_one_per_voter"
 
 
 def vote_cast(*, proposal: Proposal, voter, choice=None, reason="",
@@ -214,7 +203,7 @@ def vote_cast(*, proposal: Proposal, voter, choice=None, reason="",
     The owner of the model the proposal is about votes like anyone, but their vote is
     stored with ``counted`` False and moves neither the tally nor the quorum.
     """
-    data = validate_input(VoteInput, {"choice": choice, "reason": reason})
+    data = validated(VoteInput, {"choice": choice, "reason": reason})
     choice, reason = data["choice"], data["reason"]
     with transaction.atomic():
         # The row lock serializes votes on one proposal: the state check, the one-vote check
@@ -235,7 +224,7 @@ def vote_cast(*, proposal: Proposal, voter, choice=None, reason="",
         except IntegrityError as exc:
             # The unique constraint is the last word should any path skip the lock; any
             # other integrity error is a bug and is not dressed up as a second vote.
-            if not _is_unique_violation(exc, VOTE_UNIQUE):
+            if not is_unique_violation(exc, model=Vote, constraint=VOTE_UNIQUE):
                 raise
             raise Conflict("You have already voted on this proposal.",
                            code="already_voted") from None
@@ -343,7 +332,7 @@ def proposal_execute(*, proposal: Proposal, actor) -> Proposal:
 
 def proposal_cancel(*, proposal: Proposal, actor, reason="") -> Proposal:
     """Cancel: the proposer while no one else has voted, a moderator until execution."""
-    reason = validate_input(CancelInput, {"reason": reason})["reason"]
+    reason = validated(CancelInput, {"reason": reason})["reason"]
     with transaction.atomic():
         locked = _lock(proposal.pk, None)
         others_voted = Vote.objects.filter(proposal=locked).exclude(voter=actor).exists()

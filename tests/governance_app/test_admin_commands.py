@@ -141,3 +141,37 @@ def test_admin_grant_input_errors_come_from_the_service_rules(admin_client_for, 
         voting_power_grant(user=newcomer, power=5, reason="\ud800")
     assert refused.value.extra["fields"] == {
         "reason": ["Lone surrogate characters are not allowed."]}
+
+
+def test_admin_grant_messages_keep_the_username_as_written(admin_client_for, moderator, alice):
+    """Django's admin capitalises a message's first letter: no message starts with a name."""
+    checkpoint = VotingPowerCheckpoint.objects.get(user=alice)
+    response = admin_client_for(moderator).post("/admin/governance_app/votingpowercheckpoint/", {
+        "action": "grant", "_selected_action": [checkpoint.pk], "apply": "1", "power": "75000",
+        "reason": "Bought more"}, follow=True)
+    assert b"Granted 75000 voting power to alice." in response.content
+    assert b"Alice" not in response.content
+    assert voting_power_at(alice) == 75_000
+
+
+@pytest.mark.parametrize("power", ["12x", "1_000", "-1", str(10**15 + 1)])
+def test_admin_grant_action_reports_the_service_rules_all_at_once(admin_client_for, moderator,
+                                                                 alice, power):
+    """The grant action's form has no rules of its own: GrantInput's, every field at once."""
+    checkpoint = VotingPowerCheckpoint.objects.get(user=alice)
+    response = admin_client_for(moderator).post("/admin/governance_app/votingpowercheckpoint/", {
+        "action": "grant", "_selected_action": [checkpoint.pk], "apply": "1", "power": power,
+        "reason": "x" * 501})
+    assert response.status_code == 200
+    assert response.context["form"].errors == {
+        "power": ["Must be an integer between 0 and 1000000000000000."],
+        "reason": ["Ensure this field has no more than 500 characters."]}
+    assert list(VotingPowerCheckpoint.objects.filter(user=alice)) == [checkpoint]
+
+
+def test_admin_grant_reason_is_optional_as_in_the_service(admin_client_for, moderator, alice):
+    checkpoint = VotingPowerCheckpoint.objects.get(user=alice)
+    response = admin_client_for(moderator).post("/admin/governance_app/votingpowercheckpoint/", {
+        "action": "grant", "_selected_action": [checkpoint.pk], "apply": "1", "power": "5"})
+    assert response.status_code == 302
+    assert voting_power_at(alice) == 5
