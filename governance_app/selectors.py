@@ -7,6 +7,7 @@ from django.db import connection
 from django.db.models import BooleanField, Exists, OuterRef, Prefetch, Q, Subquery, Sum, Value
 from django.db.models.fields.json import KT
 from django.db.models.lookups import Exact
+from django.urls import reverse
 from django.utils import timezone
 
 from fees_app.models import FeeSchedule
@@ -209,7 +210,7 @@ def proposal_subject(proposal) -> dict | None:
         subject.update(
             owner=proposal.subject_owner, status=proposal.subject_current_status,
             # The exact version the proposal names, not the model's newest.
-            url=f"/models/{quote(name, safe='')}/?version={quote(version, safe='')}",
+            url=f"{reverse('models:model-page', args=[name])}?version={quote(version, safe='')}",
         )
     return subject
 
