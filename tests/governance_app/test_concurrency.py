@@ -164,12 +164,13 @@ def test_the_snapshot_total_includes_a_grant_committed_while_the_proposal_was_ma
     assert proposal.votes_cast_power <= proposal.total_power_at_snapshot
 
 
-def test_two_proposals_for_one_version_at_once_give_one(make_proposal, alice, holder, pending):
+def test_two_proposals_for_one_version_at_once_give_one(make_proposal, steward, holder,
+                                                        pending):
     other = holder("other-mod", power=5_000, moderator=True)
     payload = {"name": pending.name, "version": pending.version, "reason": "r"}
     results = run_at_once([
         lambda p=p: proposal_create(proposer=p, type="model_approval", title="t",
-                                    payload=payload) for p in [alice, other] * 3
+                                    payload=payload) for p in [steward, other] * 3
     ])
     assert sum(isinstance(r, Proposal) for r in results) == 1
     assert all(getattr(r, "code", None) == "duplicate_proposal" for r in results
