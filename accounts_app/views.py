@@ -12,6 +12,7 @@ from accounts_app.forms import TokenForm
 from fees_app.models import LedgerEntry
 from fees_app.services import account_for
 from governance_app.selectors import voting_power_at
+from models_app.models import Registration
 from registry_site.errors import DomainError, audit_web_refusal
 from registry_site.models import ApiToken
 from registry_site.services import token_create, token_revoke, token_revoke_all
@@ -38,17 +39,31 @@ def account(request):
             request.session[NEW_TOKEN_SESSION_KEY] = secret
             messages.success(request, "Token created. Copy it now: it will not be shown again.")
             return redirect("accounts:account")
+    ledger = list(LedgerEntry.objects.filter(account__user=user)
+                  .select_related("schedule").order_by("-created_at", "-id")[:50])
+    _mark_visible_models(ledger, user)
     context = {
         "balance": account_for(user).balance,
         "voting_power": voting_power_at(user),
         "checkpoints": user.power_checkpoints.order_by("-effective_from", "-id")[:10],
         "tokens": ApiToken.objects.filter(user=user).order_by("-created_at")[:50],
-        "ledger": LedgerEntry.objects.filter(account__user=user)
-        .select_related("schedule").order_by("-created_at", "-id")[:50],
+        "ledger": ledger,
         "form": form,
         "new_secret": request.session.pop(NEW_TOKEN_SESSION_KEY, None),
     }
     return render(request, "accounts_app/account.html", context)
+
+
+def _mark_visible_models(entries, user) -> None:
+    """Set ``model_visible`` on each entry: a fee paid on a version the user may no longer see
+    (someone else's, since suspended) names it without a link that would answer 404."""
+    names = {entry.model_name for entry in entries if entry.model_name}
+    visible = set(
+        Registration.objects.visible_to(user).filter(name__in=names)
+        .values_list("name", "version")
+    ) if names else set()
+    for entry in entries:
+        entry.model_visible = (entry.model_name, entry.model_version) in visible
 
 
 @login_required

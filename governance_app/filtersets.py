@@ -3,6 +3,7 @@
 import django_filters
 
 from governance_app.models import ProposalState, ProposalType
+from registry_site.inputs import ChoiceFilter
 
 
 class ProposalFilterSet(django_filters.FilterSet):
@@ -12,8 +13,8 @@ class ProposalFilterSet(django_filters.FilterSet):
     from the same SQL expression evaluated at the same instant.
     """
 
-    state = django_filters.ChoiceFilter(choices=ProposalState.choices, method="filter_state")
-    type = django_filters.ChoiceFilter(choices=ProposalType.choices)
+    state = ChoiceFilter(choices=ProposalState.choices, method="filter_state")
+    type = ChoiceFilter(choices=ProposalType.choices)
     proposer = django_filters.CharFilter(field_name="proposer__username",
                                          help_text="The proposer's username.")
 

@@ -238,3 +238,13 @@ def test_null_character_in_a_payload_is_a_field_error(client_for, alice):
     }, format="json")
     assert response.status_code == 400
     assert "payload.reason" in response.json()["fields"]
+
+
+@pytest.mark.parametrize("field", ["state", "type"])
+def test_list_filter_choice_errors_name_the_choices_without_echoing_the_input(anon_client,
+                                                                              field):
+    response = anon_client.get(f"/api/v1/proposals/?{field}=%3Cb%3Ebogus")
+    assert response.status_code == 400
+    (message,) = response.json()["fields"][field]
+    assert message.startswith("Must be one of")
+    assert "bogus" not in message
