@@ -128,5 +128,9 @@ class InputForm(forms.Form):
             return validated(self.input_class, self.to_input(text), **self.input_context())
         except InvalidInput as exc:
             for field, messages in exc.extra["fields"].items():
+                if field in self.errors:
+                    # The text itself was refused (a NUL, say), so the input lacks the field:
+                    # "required" on top of that error would be wrong.
+                    continue
                 self.add_error(field if field in self.fields else None, messages)
         return {}

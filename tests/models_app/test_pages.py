@@ -112,6 +112,12 @@ def test_register_form_reports_every_field_error_at_once(logged_in):
     assert not Registration.objects.exists()
 
 
+def test_register_form_refusing_the_text_itself_does_not_add_required(logged_in):
+    response = logged_in.post("/models/new/", {**FORM, "version": "1.0\x00"})
+    assert response.context["form"].errors["version"] == ["Null characters are not allowed."]
+    assert not Registration.objects.exists()
+
+
 def test_register_form_quote_reports_every_field_error(logged_in):
     response = logged_in.post("/models/new/", {**FORM, "version": "..", "size_bytes": "-1",
                                                "quote": "1"})
