@@ -8,6 +8,10 @@ import struct
 import zipfile
 from collections import OrderedDict
 
+import pytest
+
+from models_app.scanning import ScanRefused, scan_artifact
+
 
 class RunsShell:
     """Unpickling this calls os.system: the classic malicious pickle."""
@@ -204,3 +208,15 @@ def real_torch_zip(tensors: int = 3) -> bytes:
     for i in range(tensors):
         members[f"archive/data/{i}"] = struct.pack("<4f", 0.5, -1.0, 2.0, 3.25 + i)
     return zip_of(members)
+
+
+def scan(data: bytes, filename: str = ""):
+    """Scan ``data`` as an upload named ``filename``."""
+    return scan_artifact(io.BytesIO(data), size=len(data), filename=filename)
+
+
+def refused(data: bytes, filename: str = "") -> ScanRefused:
+    """The refusal the scanner raises for ``data`` (the test fails if it accepts it)."""
+    with pytest.raises(ScanRefused) as caught:
+        scan(data, filename)
+    return caught.value

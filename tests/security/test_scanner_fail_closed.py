@@ -12,19 +12,8 @@ import sys
 import numpy as np
 import pytest
 
-from models_app.scanning import ScanRefused, scan_artifact
 from tests.security import factories as f
-
-
-def scan(data: bytes, filename: str = ""):
-    return scan_artifact(io.BytesIO(data), size=len(data), filename=filename)
-
-
-def refused(data: bytes, filename: str = "") -> ScanRefused:
-    with pytest.raises(ScanRefused) as caught:
-        scan(data, filename)
-    return caught.value
-
+from tests.security.factories import refused, scan
 
 LOADERS = {
     "pickle": "import pickle, sys; pickle.load(open(sys.argv[1], 'rb'))",

@@ -10,8 +10,9 @@ import pytest
 
 from models_app.management.commands.benchmark_scanner import scan_in_child
 from models_app.models import Artifact
-from models_app.scanning import ScanRefused, scan_artifact
+from models_app.scanning import scan_artifact
 from tests.security import factories as f
+from tests.security.factories import refused
 
 MIB = 1024 * 1024
 
@@ -23,11 +24,6 @@ def url(registration):
 def put(client, registration, body: bytes):
     return client.put(url(registration), data=body, content_type="application/octet-stream")
 
-
-def refused(data: bytes, filename: str = "") -> ScanRefused:
-    with pytest.raises(ScanRefused) as caught:
-        scan_artifact(io.BytesIO(data), size=len(data), filename=filename)
-    return caught.value
 
 
 def bomb_zip() -> bytes:

@@ -1,21 +1,10 @@
 """The artifact scanner on real files built in the test."""
 
-import io
 
 import pytest
 
-from models_app.scanning import ScanRefused, scan_artifact
 from tests.security import factories as f
-
-
-def scan(data: bytes, filename: str = ""):
-    return scan_artifact(io.BytesIO(data), size=len(data), filename=filename)
-
-
-def refused(data: bytes, filename: str = "") -> ScanRefused:
-    with pytest.raises(ScanRefused) as caught:
-        scan(data, filename)
-    return caught.value
+from tests.security.factories import refused, scan
 
 
 @pytest.mark.parametrize("protocol", [0, 1, 2, 4, 5])
