@@ -1,5 +1,5 @@
-"""Client address, NUL refusal, IP allow-list, request size limit, page and login rate
-limits, and 503 when a dependency is down."""
+"""The error shape for everything under /api/, client address, NUL refusal, IP allow-list,
+request size limit, page and login rate limits, and 503 when a dependency is down."""
 
 import ipaddress
 import sys
