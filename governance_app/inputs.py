@@ -22,7 +22,7 @@ from governance_app.models import (
 )
 from models_app.models import Registration
 from registry_site.errors import InvalidInput
-from registry_site.inputs import CheckedTogether
+from registry_site.inputs import CheckedTogether, Choice
 from registry_site.parameters import PARAMETER_SPECS
 
 MAX_VOTING_POWER = 10**15
@@ -55,17 +55,6 @@ class Text(serializers.CharField):
             raise serializers.ValidationError("Lone surrogate characters are not allowed.") \
                 from None
         return value
-
-
-class Choice(serializers.ChoiceField):
-    """A choice whose error lists the choices and never echoes the input back."""
-
-    def __init__(self, choices, **kwargs):
-        values = [value for value, _ in choices]
-        kwargs.setdefault("error_messages", {
-            "invalid_choice": f"Must be one of {', '.join(values)}.",
-        })
-        super().__init__(choices, **kwargs)
 
 
 class StrictInteger(serializers.IntegerField):
