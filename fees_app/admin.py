@@ -57,7 +57,7 @@ class LedgerInline(admin.TabularInline):
 
 
 @admin.register(Account)
-class AccountAdmin(ServiceAdminMixin, ReadOnlyAdmin):
+class AccountAdmin(ReadOnlyAdmin):
     list_display = ["user", "balance", "updated_at"]
     search_fields = ["user__username"]
     list_select_related = ["user"]

@@ -134,7 +134,8 @@ def proposal_detail(request, pk: int):
     subject = proposal_subject(proposal)
     my_vote, weight, vote_blocked, cancel_allowed = None, 0, None, False
     if user.is_authenticated:
-        my_vote = Vote.objects.filter(proposal=proposal, voter=user).first()
+        # proposals_for prefetched the user's vote.
+        my_vote = proposal.my_votes[0] if proposal.my_votes else None
         weight = voting_power_at(user, proposal.created_at)
         vote_blocked = vote_refusal(proposal=proposal, voter=user, state=proposal.state,
                                     weight=weight, has_voted=my_vote is not None)

@@ -18,7 +18,7 @@ from models_app.models import (
     UsageStats,
 )
 from models_app.services import registration_transition
-from registry_site.admin import ReadOnlyAdmin, ServiceAdminMixin
+from registry_site.admin import ReadOnlyAdmin
 from registry_site.errors import DomainError
 from registry_site.inputs import InputForm, refusal_message
 
@@ -73,7 +73,7 @@ def _transition_action(to_status: str, verb: str):
 
 
 @admin.register(Registration)
-class RegistrationAdmin(ServiceAdminMixin, admin.ModelAdmin):
+class RegistrationAdmin(admin.ModelAdmin):
     list_display = ["name", "version", "owner", "category", "status", "size", "registered_at",
                     "executions"]
     list_filter = ["status", "category", "registered_at"]

@@ -115,7 +115,7 @@ def registration_create(*, owner, source: str = "api", **fields) -> Registration
             details={"name": name, "version": version, "fee_type": fee_type,
                      "fee": entry.amount, "size_bytes": size_bytes, "source": source},
         )
-        statistics_changed()
+        # fee_charge above has already marked the statistics as changed at commit.
     return registration
 
 

@@ -1,5 +1,7 @@
 """Pages: the catalog, registering a model, a model's page and the statistics dashboard."""
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -84,7 +86,7 @@ def register(request):
                     request, f"Registered {registration.name} {registration.version}: it is "
                     f"pending review. Fee charged: {registration.registration_fee}.")
                 url = reverse("models:model-page", args=[registration.name])
-                return redirect(f"{url}?version={registration.version}")
+                return redirect(f"{url}?{urlencode({'version': registration.version})}")
     return render(request, "models_app/register.html", {
         "form": form, "quote": quote, "schedules": _schedule_notes(),
     })
@@ -136,7 +138,7 @@ def deprecate(request, name: str):
         messages.error(request, exc.detail)
     else:
         messages.success(request, f"{registration} is now deprecated.")
-    return redirect(f"{url}?version={form.cleaned_data['version']}")
+    return redirect(f"{url}?{urlencode({'version': form.cleaned_data['version']})}")
 
 
 def _bars(values: list[tuple[str, int]]) -> dict:

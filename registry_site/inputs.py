@@ -115,9 +115,6 @@ class InputForm(forms.Form):
 
     input_class: type[serializers.Serializer]
 
-    def input_context(self) -> dict:
-        return {}
-
     def to_input(self, text: dict) -> dict:
         # Empty text means "not given": the serializer's defaults and "required" apply.
         return {field: value for field, value in text.items() if value not in ("", None)}
@@ -125,7 +122,7 @@ class InputForm(forms.Form):
     def clean(self):
         text = super().clean()
         try:
-            return validated(self.input_class, self.to_input(text), **self.input_context())
+            return validated(self.input_class, self.to_input(text))
         except InvalidInput as exc:
             for field, messages in exc.extra["fields"].items():
                 if field in self.errors:

@@ -96,14 +96,12 @@ class SharedCacheRateMixin:
                                  "audit": first_refusal})
         return allowed
 
-    def _hit(self, key: str, store=None) -> int:
-        """Count one request in ``key``'s window (in ``store``, the shared cache unless given)
-        and return the count so far.
+    def _hit(self, key: str, store) -> int:
+        """Count one request in ``key``'s window in ``store`` and return the count so far.
 
         Every request pays one increment; only the first of a window also opens it. The
         window's end is kept beside the counter and read only to answer Retry-After.
         """
-        store = self.cache if store is None else store
         try:
             count = store.incr(key)
         except ValueError:

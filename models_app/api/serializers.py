@@ -4,8 +4,6 @@ from rest_framework import serializers
 
 from models_app.models import Registration, StatusChange
 
-Status = Registration.Status
-
 
 class RegistrationSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)

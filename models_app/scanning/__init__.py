@@ -54,7 +54,7 @@ from picklescan.relaxed_zipfile import RelaxedZipFile
 from models_app.scanning.pickles import (
     SAFE_GLOBALS,
     PickleLimits,
-    PickleRefused,
+    ScanRefused,
     WalkState,
     walk_pickles,
 )
@@ -151,15 +151,6 @@ SAFETENSORS_TENSOR_KEYS = {"dtype", "shape", "data_offsets"}
 __all__ = ["SAFE_GLOBALS", "SCANNER", "ScanRefused", "ScanReport", "limit", "scan_artifact"]
 
 
-class ScanRefused(Exception):
-    """The file is refused; ``reason`` is a stable word, ``message`` says why in English."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-
 @dataclass(frozen=True)
 class ScanReport:
     file_format: str
@@ -174,11 +165,8 @@ def limit(name: str) -> int:
 def scan_artifact(file: IO[bytes], *, size: int, filename: str = "") -> ScanReport:
     """Classify a seekable binary file of ``size`` bytes; refuse what is not fully understood."""
     scan = _Scan(size)
-    try:
-        file_format, notes = scan.stream(file, size=size, where="the file", depth=0,
-                                         filename=filename)
-    except PickleRefused as refusal:
-        raise ScanRefused(refusal.reason, refusal.message) from None
+    file_format, notes = scan.stream(file, size=size, where="the file", depth=0,
+                                     filename=filename)
     if scan.pickles.imports:
         notes.append("pickle imports only " + ", ".join(sorted(scan.pickles.imports))
                      + " (allowed)")

@@ -84,7 +84,9 @@ MAX_KNOWN_STRING = 128
 READ_CHUNK = 65536
 
 
-class PickleRefused(Exception):
+class ScanRefused(Exception):
+    """The file is refused; ``reason`` is a stable word, ``message`` says why in English."""
+
     def __init__(self, reason: str, message: str):
         super().__init__(message)
         self.reason = reason
@@ -218,7 +220,7 @@ def _utf8_line(reader: _Reader) -> tuple[str | None, int]:
         raise _LoaderError("a GLOBAL or INST line is not UTF-8") from None
     except _LoaderError:
         # The pure-Python unpickler would still import the partial name: do not call it data.
-        raise PickleRefused("unscannable", "The data ends inside the name of a GLOBAL or INST "
+        raise ScanRefused("unscannable", "The data ends inside the name of a GLOBAL or INST "
                                            "import; it cannot be scanned.") from None
     if length == 0:
         raise _LoaderError("a GLOBAL or INST line is empty")
@@ -399,11 +401,11 @@ class _Walk:
         self.stack.append(item)
 
     def refuse_limit(self, what: str):
-        raise PickleRefused("unscannable", f"The pickle in {self.where} exceeds the scan limit "
+        raise ScanRefused("unscannable", f"The pickle in {self.where} exceeds the scan limit "
                                            f"of {what}; it cannot be scanned.")
 
     def refuse(self, message: str):
-        raise PickleRefused("unsafe_pickle", f"The pickle in {self.where} {message}; loading it "
+        raise ScanRefused("unsafe_pickle", f"The pickle in {self.where} {message}; loading it "
                                              "could run code.")
 
     def check_import(self, module: str | None, name: str | None) -> Global:
@@ -438,7 +440,7 @@ class _Walk:
         if checker.bad:
             raise _LoaderError("a memo index is not a number")
         if checker.length > MAX_KNOWN_STRING:
-            raise PickleRefused("unscannable", f"The pickle in {self.where} has a memo index "
+            raise ScanRefused("unscannable", f"The pickle in {self.where} has a memo index "
                                                f"of {checker.length} characters.")
         try:
             # The C string ends at a NUL byte; int() accepts the same spellings otherwise.
@@ -730,7 +732,7 @@ def walk_pickles(stream: IO[bytes], *, size: int, state: WalkState, where: str) 
         walk.run()
     except _LoaderError as error:
         if walk.code_seen or framed:
-            raise PickleRefused("unscannable", (
+            raise ScanRefused("unscannable", (
                 f"The pickle in {where} is truncated or cannot be decoded at offset "
                 f"{reader.position} ({error}).")) from None
         return WalkResult(is_pickle=False, note=str(error))
@@ -750,7 +752,7 @@ def walk_pickles(stream: IO[bytes], *, size: int, state: WalkState, where: str) 
                 # Plain values (no import anywhere), then bytes the unpickler cannot read:
                 # no code can run from any of it, so it is data like any other.
                 return WalkResult(is_pickle=False, note=f"plain values then {error}")
-            raise PickleRefused("unscannable", (
+            raise ScanRefused("unscannable", (
                 f"{where.capitalize()} holds {size - start} bytes after the end (STOP) of "
                 f"its pickle at offset {start}, which are not a complete pickle ({error}); "
                 "a pickle must be followed by nothing or by another pickle.")) from None

@@ -99,6 +99,12 @@ def test_register_form_registers_and_redirects(logged_in, user):
     assert account_for(user).balance == 1_000_000 - 3048
 
 
+def test_register_redirects_to_a_version_with_a_plus_in_it(logged_in):
+    response = logged_in.post("/models/new/", {**FORM, "version": "1.0.0+cpu"})
+    assert response["Location"] == "/models/my-model/?version=1.0.0%2Bcpu"
+    assert logged_in.get(response["Location"]).context["selected"].version == "1.0.0+cpu"
+
+
 def test_register_form_reports_every_field_error_at_once(logged_in):
     # size_bytes and input_shape fail to parse as numbers, name, hash and source_url break
     # the registration rules: all five come back in one round.

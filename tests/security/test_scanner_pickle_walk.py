@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from models_app.scanning import DEFAULT_LIMITS, scan_artifact
-from models_app.scanning.pickles import PickleLimits, PickleRefused, WalkState, walk_pickles
+from models_app.scanning.pickles import PickleLimits, ScanRefused, WalkState, walk_pickles
 from tests.limits import address_space_cap
 
 
@@ -106,7 +106,7 @@ def test_walker_agrees_with_the_c_unpickler_on_fuzzed_pickles():
             try:
                 result = walk_pickles(io.BytesIO(data), size=len(data), state=walk_state,
                                       where="the file")
-            except PickleRefused:
+            except ScanRefused:
                 result = None
             stops, imports = load_all(data)
             if result is None:

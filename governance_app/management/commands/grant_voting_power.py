@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from governance_app.services import voting_power_grant
 from registry_site.errors import DomainError
+from registry_site.inputs import refusal_message
 
 
 class Command(BaseCommand):
@@ -31,7 +32,7 @@ class Command(BaseCommand):
             checkpoint = voting_power_grant(user=user, power=power, actor=granter,
                                             reason=reason)
         except DomainError as exc:
-            raise CommandError(f"{exc.detail} {exc.extra.get('fields', '')}".strip()) from None
+            raise CommandError(refusal_message(exc)) from None
         self.stdout.write(self.style.SUCCESS(
             f"{username} has voting power {checkpoint.power} from "
             f"{checkpoint.effective_from:%Y-%m-%d %H:%M:%S} UTC (granted by {actor})."
