@@ -295,16 +295,17 @@ AUDIT_SEAL_ON_COMMIT = CELERY_TASK_ALWAYS_EAGER
 
 # What beat starts, and what `manage.py run_scheduled` runs once, now. Jobs are idempotent:
 # running one again, or late, does no harm.
+# run_scheduled runs them in this order: sealing last seals what the others audited.
 CELERY_BEAT_SCHEDULE = {
-    "seal-audit-log": {
-        "task": "registry_site.tasks.seal_audit_log",
-        "schedule": float(AUDIT_SEAL_INTERVAL_SECONDS),
-        # A seal that waited longer than its interval is superseded by the next one.
-        "options": {"expires": float(AUDIT_SEAL_INTERVAL_SECONDS) * 10},
-    },
     "charge-storage-fees": {
         "task": "models_app.tasks.storage_fees_charge",
         "schedule": crontab(hour=0, minute=5),  # the day just ended, in UTC
+    },
+    "seal-audit-log": {
+        "task": "registry_site.tasks.seal_audit_log",
+        "schedule": float(AUDIT_SEAL_INTERVAL_SECONDS),
+        # A seal still queued after ten intervals is superseded by later ones: drop it.
+        "options": {"expires": float(AUDIT_SEAL_INTERVAL_SECONDS) * 10},
     },
 }
 
