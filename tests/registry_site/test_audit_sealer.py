@@ -242,7 +242,7 @@ def test_only_one_sealer_runs_at_a_time():
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_an_event_committed_late_is_sealed_later_in_the_chain(settings):
     settings.AUDIT_SEAL_ON_COMMIT = False
     recorded, commit = threading.Event(), threading.Event()
@@ -272,7 +272,7 @@ def test_an_event_committed_late_is_sealed_later_in_the_chain(settings):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_audited_writes_of_different_users_do_not_wait_for_each_other(make_user):
     first, second = make_user("first"), make_user("second")
     inside, finish = threading.Event(), threading.Event()
