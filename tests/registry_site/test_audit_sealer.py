@@ -299,3 +299,15 @@ def test_audited_writes_of_different_users_do_not_wait_for_each_other(make_user)
     audit_seal()
     assert audit_verify()[1] is None
     assert AuditEvent.objects.filter(action="token.created").count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_audit_benchmark_reports_queries_waits_and_sealing():
+    out = StringIO()
+    call_command("benchmark_audit", threads=2, seconds=0.3, seal_events=20, stdout=out)
+    output = out.getvalue()
+    assert "queries per audit_record() in a transaction: 3" in output  # BEGIN, INSERT, COMMIT
+    assert "0% of samples had a backend waiting on a lock" in output
+    assert "sealer: 20 events in" in output
+    assert audit_verify()[1] is None
