@@ -1,4 +1,5 @@
-"""The audit trail's one writer, and the request context it reads the client address from."""
+"""The audit trail: its one writer (unsealed events), its sealer, its verifier and checkpoints,
+and the request context it reads the client address from."""
 
 import contextvars
 import datetime
