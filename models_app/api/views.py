@@ -86,8 +86,8 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     throttle_scopes = {"create": "register", "usage": "usage"}
 
     def get_queryset(self):
-        return Registration.objects.visible_to(self.request.user).select_related("owner",
-                                                                               "usage")
+        return (Registration.objects.visible_to(self.request.user)
+                .select_related("owner", "usage").with_pending_executions())
 
     @extend_schema(
         summary="Register a model version and pay its fee",

@@ -7,7 +7,8 @@ import time_machine
 from django.core.cache import cache
 
 from fees_app.services import account_for
-from models_app.models import Registration, StatusChange, UsageStats
+from models_app.models import Registration, StatusChange
+from models_app.selectors import usage_stats
 from registry_site.services import parameter_set
 from tests.models_app.conftest import HASH
 
@@ -311,7 +312,7 @@ def test_usage_records_and_charges(client_for, other_user, approved):
     assert response.status_code == 201, response.content
     body = response.json()
     assert (body["version"], body["fee"], body["balance"]) == ("1.0.0", 100, 999_900)
-    assert UsageStats.objects.get(pk=approved.pk).total_executions == 1
+    assert usage_stats(approved.pk).total_executions == 1
 
 
 def test_usage_needs_login_scope_and_valid_input(anon_client, client_for, other_user,
@@ -327,7 +328,7 @@ def test_usage_needs_login_scope_and_valid_input(anon_client, client_for, other_
         bad = api.post("/api/v1/models/bert-base/usage/", body)
         assert bad.status_code == 400
         assert list(bad.json()["fields"]) == [field]
-    assert UsageStats.objects.get(pk=approved.pk).total_executions == 0
+    assert usage_stats(approved.pk).total_executions == 0
 
 
 def test_usage_defaults_to_newest_approved(client_for, other_user, three_versions):
@@ -362,7 +363,7 @@ def test_usage_without_funds_is_402(client_for, make_user, approved):
                                       {"success": True, "duration_us": 1})
     assert response.status_code == 402
     assert (response.json()["needed"], response.json()["balance"]) == (100, 50)
-    assert UsageStats.objects.get(pk=approved.pk).total_executions == 0
+    assert usage_stats(approved.pk).total_executions == 0
 
 
 # --- GET stats and history -----------------------------------------------------------------
