@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export DJANGO_SETTINGS_MODULE := registry_site.settings
 
-.PHONY: run test install lint benchmark benchmark-scanner
+.PHONY: run test install lint benchmark benchmark-scanner worker
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -16,6 +16,17 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	$(PY) manage.py runserver 127.0.0.1:8000
+
+# Background work on a broker: one Celery worker with beat in it (audit sealing every
+# AUDIT_SEAL_INTERVAL_SECONDS, daily storage fees). Needs CELERY_BROKER_URL, e.g.
+#   CELERY_BROKER_URL=amqp://guest:guest@127.0.0.1:5672// make worker
+# Run beat in exactly one place: a second host runs `celery -A registry_site worker` alone.
+WORKER_ARGS ?= --concurrency 2 --loglevel INFO
+
+worker: install
+	@test -n "$$CELERY_BROKER_URL" || { echo "make worker needs CELERY_BROKER_URL (amqp:// or redis://); without it tasks already run in-process" >&2; exit 1; }
+	mkdir -p .cache
+	$(VENV)/bin/celery -A registry_site worker -B --schedule .cache/celerybeat-schedule $(WORKER_ARGS)
 
 test: $(PY)
 	$(PY) -m pip install --quiet -e '.[test]'

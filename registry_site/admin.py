@@ -85,7 +85,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_select_related = ["actor"]
     date_hierarchy = "created_at"
     readonly_fields = ["created_at", "actor", "action", "target_type", "target_id", "ip",
-                       "details", "prev_hash", "hash"]
+                       "details", "seq", "prev_hash", "hash"]
 
 
 @admin.register(ApiToken)

@@ -1,6 +1,7 @@
 """The audit trail's one writer, and the request context it reads the client address from."""
 
 import contextvars
+import datetime
 import hashlib
 import hmac
 import ipaddress
@@ -10,7 +11,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Subquery
+from django.db.models import Count, Min, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
 
@@ -43,23 +45,23 @@ def stored_ip(ip: str | None) -> str | None:
     return clean_ipv6_address(ip) if address.version == 6 else str(address)
 
 
-def event_digest(*, prev_hash, created_at, actor_id, action, target_type, target_id, ip, details):
-    """SHA-256 over a canonical JSON form of one event and the hash before it."""
-    payload = json.dumps(
-        {
-            "prev": prev_hash,
-            "at": created_at.isoformat(),
-            "actor": actor_id,
-            "action": action,
-            "target_type": target_type,
-            "target_id": target_id,
-            "ip": ip,
-            "details": details,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-        default=str,
-    )
+def event_digest(*, prev_hash, created_at, actor_id, action, target_type, target_id, ip, details,
+                 seq=None):
+    """SHA-256 over a canonical JSON form of one event, its chain position and the hash before
+    it. ``seq`` is None only for events sealed before positions were hashed (legacy_seq)."""
+    body = {
+        "prev": prev_hash,
+        "at": created_at.isoformat(),
+        "actor": actor_id,
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "ip": ip,
+        "details": details,
+    }
+    if seq is not None:
+        body["seq"] = seq
+    payload = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -77,13 +79,13 @@ def _without_nul(value):
 
 def audit_record(*, action: str, actor=None, target=None, target_type: str = "",
                  target_id: str = "", details: dict | None = None, ip: str | None = None):
-    """Append one event to the hash chain; call inside the transaction of the change it records.
+    """Append one unsealed event; call inside the transaction of the change it records.
 
-    The chain head row is locked, so concurrent writers append one after another and no two
-    events ever share a predecessor. The lock is held until that transaction commits: make
-    this the transaction's last write, since taking other row locks after it invites deadlocks.
+    One INSERT and nothing else: no lock and no read of the chain head, so audited writes of
+    unrelated users never wait for each other. The event commits or rolls back with the
+    change; the sealer (audit_seal) gives it its chain position and hash after commit.
     """
-    from registry_site.models import AuditChainHead, AuditEvent
+    from registry_site.models import AuditEvent
 
     if target is not None:
         target_type = target_type or target._meta.label_lower
@@ -91,23 +93,125 @@ def audit_record(*, action: str, actor=None, target=None, target_type: str = "",
     actor_id = actor.pk if actor is not None and actor.is_authenticated else None
     ip = stored_ip(ip if ip is not None else current_client_ip())
     details = _without_nul(json.loads(json.dumps(details or {}, default=str)))
+    event = AuditEvent.objects.create(
+        created_at=timezone.now(), actor_id=actor_id, action=action, target_type=target_type,
+        target_id=str(target_id), ip=ip, details=details,
+    )
+    if settings.AUDIT_SEAL_ON_COMMIT:
+        _seal_on_commit()
+    return event
+
+
+def _seal_after_commit():
+    audit_seal()
+
+
+def _seal_on_commit():
+    """Without a broker nothing else seals (no beat): seal once after this transaction
+    commits, however many events it recorded. With a broker, beat seals; enqueueing here would
+    cost every audited request a round trip to the broker."""
+    connection = transaction.get_connection()
+    if any(entry[1] is _seal_after_commit for entry in connection.run_on_commit):
+        return
+    # robust: the change is committed by then; a failed seal must not turn its response into
+    # an error (the next seal, or run_scheduled, picks the event up).
+    transaction.on_commit(_seal_after_commit, robust=True)
+
+
+SEAL_LOCK_KEY = 0x41554449  # "AUDI": names the sealer's PostgreSQL advisory lock
+
+
+@dataclass
+class SealRun:
+    """What one audit_seal() call did."""
+
+    sealed: int = 0
+    batches: int = 0
+    skipped: bool = False  # another sealer held the lock
+
+    def __str__(self):
+        if self.skipped and not self.sealed:
+            return "skipped: another sealer is running"
+        return f"sealed {self.sealed} event(s) in {self.batches} batch(es)"
+
+
+def _store_seals(connection, table: str, events) -> None:
+    """Write the batch's seals: on PostgreSQL one UPDATE joined to a VALUES list, elsewhere
+    one UPDATE a row (bulk_update's CASE expressions cost far more, in Python and SQL)."""
+    rows = [(e.pk, e.seq, e.prev_hash, e.hash) for e in events]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            values = ", ".join(["(%s::bigint, %s::bigint, %s, %s)"] * len(rows))
+            cursor.execute(
+                f"UPDATE {table} AS e SET seq = v.seq, prev_hash = v.prev_hash, hash = v.hash "
+                f"FROM (VALUES {values}) AS v(id, seq, prev_hash, hash) "
+                "WHERE e.id = v.id AND e.seq IS NULL",
+                [value for row in rows for value in row],
+            )
+        else:
+            cursor.executemany(
+                f"UPDATE {table} SET seq = %s, prev_hash = %s, hash = %s "
+                "WHERE id = %s AND seq IS NULL",
+                [(seq, prev_hash, digest, pk) for pk, seq, prev_hash, digest in rows],
+            )
+
+
+def _seal_batch(batch_size: int) -> int | None:
+    """Seal up to batch_size committed events in id order; None if another sealer runs."""
+    from registry_site.models import AuditChainHead, AuditEvent
+
     with transaction.atomic():
+        connection = transaction.get_connection()
+        if connection.vendor == "postgresql":
+            # Held to this transaction's end. SQLite needs nothing: its IMMEDIATE
+            # transactions (settings) already run one writer at a time.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SEAL_LOCK_KEY])
+                if not cursor.fetchone()[0]:
+                    return None
         head, _ = AuditChainHead.objects.select_for_update().get_or_create(
             pk=1, defaults={"last_hash": GENESIS_HASH}
         )
-        created_at = timezone.now()
-        digest = event_digest(
-            prev_hash=head.last_hash, created_at=created_at, actor_id=actor_id, action=action,
-            target_type=target_type, target_id=str(target_id), ip=ip, details=details,
-        )
-        event = AuditEvent.objects.create(
-            created_at=created_at, actor_id=actor_id, action=action, target_type=target_type,
-            target_id=str(target_id), ip=ip, details=details, prev_hash=head.last_hash,
-            hash=digest,
-        )
-        head.last_hash = digest
-        head.save(update_fields=["last_hash"])
-    return event
+        # Read committed: only events whose transactions have committed are visible, so a
+        # transaction still open keeps its event out of this batch and it is sealed later.
+        events = list(AuditEvent.objects.filter(seq__isnull=True).order_by("pk")[:batch_size])
+        for event in events:
+            event.seq = head.last_seq + 1
+            event.prev_hash = head.last_hash
+            event.hash = event_digest(
+                seq=event.seq, prev_hash=event.prev_hash, created_at=event.created_at,
+                actor_id=event.actor_id, action=event.action, target_type=event.target_type,
+                target_id=event.target_id, ip=event.ip, details=event.details,
+            )
+            head.last_seq, head.last_hash = event.seq, event.hash
+        if events:
+            _store_seals(connection, AuditEvent._meta.db_table, events)
+            head.save(update_fields=["last_seq", "last_hash"])
+        return len(events)
+
+
+def audit_seal(*, batch_size: int | None = None, max_batches: int = 100) -> SealRun:
+    """Seal every committed unsealed event into the chain, one batch per transaction.
+
+    Only one sealer runs at a time; a second one returns at once (skipped). After its last
+    batch the sealer looks again, outside its lock: an event whose seal was skipped while
+    this one held the lock is then visible and is sealed here, so none is left behind.
+    max_batches bounds one call under a steady stream of writes; the next call goes on.
+    """
+    from registry_site.models import AuditEvent
+
+    batch_size = batch_size or settings.AUDIT_SEAL_BATCH
+    run = SealRun()
+    while run.batches < max_batches:
+        sealed = _seal_batch(batch_size)
+        if sealed is None:
+            run.skipped = True
+            break
+        run.batches += 1
+        run.sealed += sealed
+        if sealed < batch_size and not AuditEvent.objects.filter(seq__isnull=True).exists():
+            break
+    return run
 
 
 @dataclass
@@ -133,6 +237,15 @@ class AuditReport:
     newest_id: int | None = None
     newest_hash: str = GENESIS_HASH
     prev_id: int | None = None  # the row before the one being checked
+    # Committed events the sealer has not reached yet: not defects, but not proven either.
+    unsealed: int = 0
+    oldest_unsealed_at: datetime.datetime | None = None
+
+    def unsealed_age(self) -> float:
+        """Seconds the oldest unsealed event has waited (0 when every event is sealed)."""
+        if self.oldest_unsealed_at is None:
+            return 0.0
+        return max(0.0, (timezone.now() - self.oldest_unsealed_at).total_seconds())
 
     def add(self, event_id: int | None, reason: str) -> None:
         """Record a defect; consecutive events with the same defect become one range."""
@@ -161,19 +274,21 @@ AFTER_HEAD = "not on the chain: after the event the chain head names (the head w
 
 def _digest_of(event) -> str:
     return event_digest(
-        prev_hash=event.prev_hash, created_at=event.created_at, actor_id=event.actor_id,
+        seq=event.seq if event.seq > event.legacy_seq else None, prev_hash=event.prev_hash,
+        created_at=event.created_at, actor_id=event.actor_id,
         action=event.action, target_type=event.target_type, target_id=event.target_id,
         ip=event.ip, details=event.details,
     )
 
 
 def audit_report(*, checkpoints: list | None = None) -> AuditReport:
-    """Check every row of the audit table in id order, and the chain head, and checkpoints.
+    """Check every sealed row in chain order, the chain head and checkpoints; count the rest.
 
-    Each row must hash to its stored hash and link to the row before it; the head must name
-    the newest row; each checkpoint's event must still be there with the hash it signed.
-    Nothing stops at the head or at the first defect, so rows left behind a head that was
-    moved back, or a forked run of rewritten rows, are all named.
+    Chain order is seq, the order the sealer saw commits in, not id order. Each row must
+    hash to its stored hash and link to the row before it; the head must name the newest row;
+    each checkpoint's event must still be there with the hash it signed. Nothing stops at the
+    head or at the first defect, so rows left behind a head that was moved back, or a forked
+    run of rewritten rows, are all named. Unsealed events are counted, not checked.
     """
     from registry_site.models import AuditChainHead, AuditCheckpoint, AuditEvent
 
@@ -184,9 +299,11 @@ def audit_report(*, checkpoints: list | None = None) -> AuditReport:
     # Every row carries the head, read by the same statement: one snapshot for both, so
     # events appended during the walk are not seen at all and cannot look like rows past the
     # head or a head past the table.
-    rows = AuditEvent.objects.annotate(
-        head=Subquery(AuditChainHead.objects.filter(pk=1).values("last_hash")[:1])
-    ).order_by("pk")
+    head_row = AuditChainHead.objects.filter(pk=1)
+    rows = AuditEvent.objects.filter(seq__isnull=False).annotate(
+        head=Subquery(head_row.values("last_hash")[:1]),
+        legacy_seq=Coalesce(Subquery(head_row.values("legacy_seq")[:1]), 0),
+    ).order_by("seq")
     head = GENESIS_HASH
     head_id = None  # the id of the event the head names; 0 for the genesis hash
     for event in rows.iterator(chunk_size=2000):
@@ -213,7 +330,7 @@ def audit_report(*, checkpoints: list | None = None) -> AuditReport:
     if not report.checked:
         head = AuditChainHead.objects.filter(pk=1).values_list("last_hash", flat=True).first()
         if head is not None and AuditEvent.objects.filter(hash=head).exists():
-            head = GENESIS_HASH  # the first events were appended after the walk began
+            head = GENESIS_HASH  # the first events were sealed after the walk began
         head_id = 0 if head in (None, GENESIS_HASH) else None
     for event_id, checkpoint in sorted(expected.items()):
         report.add(None, (
@@ -229,6 +346,10 @@ def audit_report(*, checkpoints: list | None = None) -> AuditReport:
             f"the newest events were removed {after}: the chain head names a hash that no "
             "event has"
         ))
+    # After the walk: an event sealed meanwhile is then counted in neither, never in both.
+    pending = AuditEvent.objects.filter(seq__isnull=True).aggregate(
+        count=Count("pk"), oldest=Min("created_at"))
+    report.unsealed, report.oldest_unsealed_at = pending["count"], pending["oldest"]
     return report
 
 

@@ -37,3 +37,7 @@ def render_metrics() -> tuple[bytes, str]:
 def audit_events(registry: CollectorRegistry) -> None:
     gauge = Gauge("ai_registry_audit_events", "Audit events recorded.", registry=registry)
     gauge.set(AuditEvent.objects.count())
+    unsealed = Gauge("ai_registry_audit_unsealed_events",
+                     "Audit events committed but not sealed into the chain yet.",
+                     registry=registry)
+    unsealed.set(AuditEvent.objects.filter(seq__isnull=True).count())

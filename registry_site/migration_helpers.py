@@ -21,3 +21,19 @@ def grant_moderator_permissions(apps, app_label: str, codenames: list[str]) -> N
     group.permissions.add(
         *Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames)
     )
+
+
+def postgresql_only(sql: str, reverse_sql: str):
+    """A RunSQL that runs on PostgreSQL and does nothing on any other database (SQLite has
+    neither plpgsql nor these guarantees to enforce)."""
+    from django.db import migrations
+
+    def forwards(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(sql, params=None)
+
+    def backwards(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(reverse_sql, params=None)
+
+    return migrations.RunPython(forwards, backwards)

@@ -7,7 +7,12 @@ from django.utils import timezone
 
 
 class AuditEvent(models.Model):
-    """One append-only, hash-chained record of a state change or a security event."""
+    """One append-only, hash-chained record of a state change or a security event.
+
+    A row is written unsealed (no ``seq``, ``prev_hash`` or ``hash``) inside the transaction of
+    the change it records; the sealer (audit_seal) later gives it its place on the chain. Once
+    sealed, PostgreSQL refuses any UPDATE or DELETE of it (migration 0004's trigger).
+    """
 
     created_at = models.DateTimeField(db_index=True)
     actor = models.ForeignKey(
@@ -19,21 +24,41 @@ class AuditEvent(models.Model):
     target_id = models.CharField(max_length=64, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     details = models.JSONField(default=dict, blank=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    # The position on the chain, in commit order as the sealer saw it (not id order: a
+    # transaction that commits late gets a later position than higher ids sealed before).
+    seq = models.BigIntegerField(null=True, blank=True, unique=True)
+    prev_hash = models.CharField(max_length=64, null=True, blank=True)
+    hash = models.CharField(max_length=64, null=True, blank=True, unique=True)
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target_idx")]
+        indexes = [
+            models.Index(fields=["target_type", "target_id"], name="audit_target_idx"),
+            # The sealer's work list: small, whatever the size of the trail.
+            models.Index(fields=["id"], condition=Q(seq__isnull=True), name="audit_unsealed_idx"),
+        ]
+        constraints = [
+            # Sealed means all three set; unsealed, none.
+            models.CheckConstraint(
+                condition=(Q(seq__isnull=True, prev_hash__isnull=True, hash__isnull=True)
+                           | Q(seq__gte=1, prev_hash__isnull=False, hash__isnull=False)),
+                name="audit_sealed_whole",
+            ),
+        ]
 
     def __str__(self):
         return f"#{self.pk} {self.action} {self.target_type}:{self.target_id}"
 
 
 class AuditChainHead(models.Model):
-    """A single row holding the newest hash; locking it serializes appends to the chain."""
+    """A single row holding the newest sealed position and hash. Only the sealer writes it,
+    so audited transactions never wait on it."""
 
     last_hash = models.CharField(max_length=64)
+    last_seq = models.BigIntegerField(default=0)
+    # Events sealed before chain positions were hashed (migration 0004): positions up to this
+    # one are checked with the digest they were sealed with, which did not cover the position.
+    legacy_seq = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(id=1), name="audit_head_singleton")]

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -265,6 +266,48 @@ if AUDIT_CHECKPOINT_KEY and len(AUDIT_CHECKPOINT_KEY) < 32:
         "AUDIT_CHECKPOINT_KEY must be at least 32 characters of random secret "
         "(python -c 'import secrets; print(secrets.token_hex(32))')."
     )
+
+# Background work (registry_site/celery.py). With CELERY_BROKER_URL (RabbitMQ amqp:// or Redis
+# redis://) `make worker` runs the tasks and celery beat the schedule below. Unset (make run,
+# the default test pass), tasks run in-process as they are called and there is no beat: the
+# audit trail then seals after each audited commit instead.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "").strip()
+if CELERY_BROKER_URL and not CELERY_BROKER_URL.startswith(
+        ("amqp://", "amqps://", "pyamqp://", "redis://", "rediss://")):
+    raise ImproperlyConfigured(
+        "CELERY_BROKER_URL must start with amqp://, amqps://, pyamqp:// (RabbitMQ), redis:// or "
+        f"rediss:// (Redis), got {CELERY_BROKER_URL.split('://')[0]!r}://…; leave it unset to "
+        "run tasks in-process."
+    )
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+# Tasks report through the database they change, not a result store.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves it queued; tasks are idempotent
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+
+# The audit sealer: every committed event is sealed into the chain within this many seconds.
+AUDIT_SEAL_INTERVAL_SECONDS = env_int("AUDIT_SEAL_INTERVAL_SECONDS", 1, minimum=1, maximum=3600)
+AUDIT_SEAL_BATCH = 500
+AUDIT_SEAL_ON_COMMIT = CELERY_TASK_ALWAYS_EAGER
+
+# What beat starts, and what `manage.py run_scheduled` runs once, now. Jobs are idempotent:
+# running one again, or late, does no harm.
+# run_scheduled runs them in this order: sealing last seals what the others audited.
+CELERY_BEAT_SCHEDULE = {
+    "charge-storage-fees": {
+        "task": "models_app.tasks.storage_fees_charge",
+        "schedule": crontab(hour=0, minute=5),  # the day just ended, in UTC
+    },
+    "seal-audit-log": {
+        "task": "registry_site.tasks.seal_audit_log",
+        "schedule": float(AUDIT_SEAL_INTERVAL_SECONDS),
+        # A seal still queued after ten intervals is superseded by later ones: drop it.
+        "options": {"expires": float(AUDIT_SEAL_INTERVAL_SECONDS) * 10},
+    },
+}
 
 # Request bodies: JSON and forms are small; artifact uploads stream and are bounded by the
 # max_model_size parameter instead.

@@ -56,5 +56,5 @@ class AuditEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
         fields = ["id", "created_at", "actor", "action", "target_type", "target_id", "ip",
-                  "details", "prev_hash", "hash"]
+                  "details", "seq", "prev_hash", "hash"]
         read_only_fields = fields

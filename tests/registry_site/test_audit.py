@@ -17,12 +17,14 @@ from registry_site.audit import (
     event_digest,
 )
 from registry_site.models import AuditChainHead, AuditEvent
+from tests.audit_helpers import sealed, tampering
 
 pytestmark = pytest.mark.django_db
 
 
 def record(n, **extra):
-    return [audit_record(action=f"test.event{i}", details={"i": i, **extra}) for i in range(n)]
+    return sealed([audit_record(action=f"test.event{i}", details={"i": i, **extra})
+                   for i in range(n)])
 
 
 def verify():
@@ -30,10 +32,11 @@ def verify():
 
 
 def test_events_chain_each_to_the_one_before(user):
-    events = record(4)
-    events.append(audit_record(action="test.with_target", actor=user, target=user,
-                               details={"nested": {"b": [1, 2], "a": "x"}}, ip="10.0.0.1"))
-    chain = list(AuditEvent.objects.order_by("id"))
+    record(4)
+    sealed([audit_record(action="test.with_target", actor=user, target=user,
+                         details={"nested": {"b": [1, 2], "a": "x"}}, ip="10.0.0.1")])
+    chain = list(AuditEvent.objects.order_by("seq"))
+    assert [e.seq for e in chain] == list(range(1, len(chain) + 1))
     assert chain[0].prev_hash == GENESIS_HASH
     for before, after in zip(chain, chain[1:], strict=False):
         assert after.prev_hash == before.hash
@@ -63,14 +66,14 @@ def test_details_are_stored_as_plain_json():
                          details={"at": datetime(2030, 1, 1, tzinfo=UTC), "n": 10**15})
     event.refresh_from_db()
     assert event.details == {"at": "2030-01-01 00:00:00+00:00", "n": 10**15}
+    sealed([event])
     verify()
 
 
 @pytest.mark.parametrize("ip", ["::ffff:10.1.2.3", "2001:0DB8:0000::0001", "fe80::1",
                                 "192.168.0.1"])
 def test_any_client_address_keeps_the_chain_verifiable(ip):
-    audit_record(action="test.ip", ip=ip)
-    audit_record(action="test.after")
+    sealed([audit_record(action="test.ip", ip=ip), audit_record(action="test.after")])
     assert audit_verify() == (2, None)
 
 
@@ -83,7 +86,8 @@ def test_ipv4_mapped_client_through_the_api_keeps_the_chain(anon_client):
 
 def test_altered_details_are_detected():
     events = record(5)
-    AuditEvent.objects.filter(pk=events[2].pk).update(details={"i": 99})
+    with tampering():
+        AuditEvent.objects.filter(pk=events[2].pk).update(details={"i": 99})
     with pytest.raises(CommandError) as broken:
         verify()
     assert f"  event {events[2].pk}: {ALTERED}" in str(broken.value)
@@ -99,7 +103,8 @@ def test_any_altered_field_is_detected(field, user):
     target = AuditEvent.objects.filter(pk=events[1].pk)
     change = {"action": "test.forged", "actor_id": user.pk, "target_id": "42",
               "ip": "10.9.9.9", "created_at": events[1].created_at + timedelta(seconds=1)}
-    target.update(**{field: change[field]})
+    with tampering():
+        target.update(**{field: change[field]})
     checked, problem = audit_verify()
     assert checked == before + 3
     assert problem == f"event {events[1].pk}: {ALTERED}"
@@ -107,7 +112,8 @@ def test_any_altered_field_is_detected(field, user):
 
 def test_a_rehashed_row_is_detected_by_its_successor():
     events = record(4)
-    AuditEvent.objects.filter(pk=events[1].pk).update(hash="f" * 64)
+    with tampering():
+        AuditEvent.objects.filter(pk=events[1].pk).update(hash="f" * 64)
     checked, problem = audit_verify()
     assert checked == 4
     assert problem == f"event {events[1].pk}: {ALTERED}; event {events[2].pk}: {NOT_LINKED}"
@@ -115,7 +121,8 @@ def test_a_rehashed_row_is_detected_by_its_successor():
 
 def test_a_deleted_middle_row_is_detected():
     events = record(5)
-    AuditEvent.objects.filter(pk=events[2].pk).delete()
+    with tampering():
+        AuditEvent.objects.filter(pk=events[2].pk).delete()
     with pytest.raises(CommandError) as broken:
         verify()
     assert f"event {events[3].pk}: {NOT_LINKED}" in str(broken.value)
@@ -124,7 +131,8 @@ def test_a_deleted_middle_row_is_detected():
 
 def test_a_deleted_first_row_is_detected():
     events = record(3)
-    AuditEvent.objects.filter(pk=events[0].pk).delete()
+    with tampering():
+        AuditEvent.objects.filter(pk=events[0].pk).delete()
     checked, problem = audit_verify()
     assert checked == 2
     assert problem == f"event {events[1].pk}: {NOT_LINKED}"
@@ -132,7 +140,8 @@ def test_a_deleted_first_row_is_detected():
 
 def test_a_deleted_newest_row_is_detected():
     events = record(5)
-    AuditEvent.objects.filter(pk=events[-1].pk).delete()
+    with tampering():
+        AuditEvent.objects.filter(pk=events[-1].pk).delete()
     with pytest.raises(CommandError) as broken:
         verify()
     message = str(broken.value)
@@ -143,12 +152,13 @@ def test_a_deleted_newest_row_is_detected():
 def rewrite(event, *, prev_hash, details):
     """Rewrite one row as someone with write access to the table would: new contents and a
     hash recomputed over them, so the row checks out on its own."""
-    digest = event_digest(prev_hash=prev_hash, created_at=event.created_at,
+    digest = event_digest(seq=event.seq, prev_hash=prev_hash, created_at=event.created_at,
                           actor_id=event.actor_id, action=event.action,
                           target_type=event.target_type, target_id=event.target_id,
                           ip=event.ip, details=details)
-    AuditEvent.objects.filter(pk=event.pk).update(prev_hash=prev_hash, details=details,
-                                                  hash=digest)
+    with tampering():
+        AuditEvent.objects.filter(pk=event.pk).update(prev_hash=prev_hash, details=details,
+                                                      hash=digest)
     return digest
 
 
@@ -181,15 +191,17 @@ def test_a_head_moved_back_to_the_genesis_hash_is_detected():
 
 def test_every_defect_is_reported_not_only_the_first():
     events = record(6)
-    AuditEvent.objects.filter(pk=events[1].pk).update(details={"i": 99})
-    AuditEvent.objects.filter(pk=events[4].pk).delete()
+    with tampering():
+        AuditEvent.objects.filter(pk=events[1].pk).update(details={"i": 99})
+        AuditEvent.objects.filter(pk=events[4].pk).delete()
     assert audit_verify() == (5, f"event {events[1].pk}: {ALTERED}; "
                                  f"event {events[5].pk}: {NOT_LINKED}")
 
 
 def test_every_row_deleted_is_detected():
     record(3)
-    AuditEvent.objects.all().delete()
+    with tampering():
+        AuditEvent.objects.all().delete()
     with pytest.raises(CommandError):
         verify()
 
@@ -208,7 +220,7 @@ def test_audit_events_api_as_anonymous_user_and_moderator(anon_client, user_clie
     rows = data["results"]
     assert rows == sorted(rows, key=lambda r: -r["id"])
     assert set(rows[0]) == {"id", "created_at", "actor", "action", "target_type", "target_id",
-                            "ip", "details", "prev_hash", "hash"}
+                            "ip", "details", "seq", "prev_hash", "hash"}
     filtered = moderator_client.get("/api/v1/audit-events/?action=test.event1").json()
     assert [r["action"] for r in filtered["results"]] == ["test.event1"]
     one = moderator_client.get(f"/api/v1/audit-events/{rows[0]['id']}/")
@@ -311,6 +323,6 @@ def test_audit_events_list_query_count_is_fixed(moderator, client_for,
 def test_null_characters_are_dropped_from_details(db):
     event = audit_record(action="security.ip_refused",
                          details={"path": "/api/\x00x", "nested": ["a\x00b"]})
-    event.refresh_from_db()
+    event = sealed([event])[0]
     assert event.details == {"path": "/api/x", "nested": ["ab"]}
     assert audit_verify() == (1, None)

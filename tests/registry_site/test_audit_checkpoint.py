@@ -13,6 +13,7 @@ from django.core.management.base import CommandError
 
 from registry_site.audit import audit_record, checkpoint_key_id
 from registry_site.models import AuditChainHead, AuditCheckpoint, AuditEvent
+from tests.audit_helpers import sealed, tampering
 from tests.registry_site.test_audit import rewrite
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +28,7 @@ def key(settings):
 
 
 def record(n):
-    return [audit_record(action=f"test.event{i}", details={"i": i}) for i in range(n)]
+    return sealed([audit_record(action=f"test.event{i}", details={"i": i}) for i in range(n)])
 
 
 def checkpoint(tmp_path, name="checkpoint.json") -> tuple[dict, str]:
@@ -84,7 +85,8 @@ def test_no_key_refuses_to_verify_a_checkpoint_file(key, settings, tmp_path):
 
 def test_a_broken_log_is_not_signed(key):
     events = record(3)
-    AuditEvent.objects.filter(pk=events[1].pk).update(details={"i": 9})
+    with tampering():
+        AuditEvent.objects.filter(pk=events[1].pk).update(details={"i": 9})
     with pytest.raises(CommandError, match=f"broken, so it is not signed: event {events[1].pk}"):
         call_command("audit_checkpoint", stdout=StringIO())
     assert not AuditCheckpoint.objects.exists()
@@ -133,7 +135,8 @@ def test_truncation_with_the_head_moved_back_is_caught_by_the_checkpoint(key, tm
     _, path = checkpoint(tmp_path)
     # Someone with the database deletes the newest two events, moves the head back to the
     # event left newest and removes the stored checkpoint: the chain alone looks intact.
-    AuditEvent.objects.filter(pk__in=[events[3].pk, events[4].pk]).delete()
+    with tampering():
+        AuditEvent.objects.filter(pk__in=[events[3].pk, events[4].pk]).delete()
     AuditChainHead.objects.update(last_hash=events[2].hash)
     AuditCheckpoint.objects.all().delete()
     assert "3 events verified" in verify()
@@ -145,7 +148,8 @@ def test_truncation_with_the_head_moved_back_is_caught_by_the_checkpoint(key, tm
 def test_the_stored_checkpoint_catches_truncation_left_in_the_database(key, tmp_path):
     events = record(3)
     checkpoint(tmp_path)
-    AuditEvent.objects.filter(pk=events[2].pk).delete()
+    with tampering():
+        AuditEvent.objects.filter(pk=events[2].pk).delete()
     AuditChainHead.objects.update(last_hash=events[1].hash)
     assert f"event {events[2].pk}, signed by the checkpoint" in broken()
 

@@ -1,0 +1,64 @@
+"""manage.py run_scheduled runs every job of the beat schedule once, now, in-process."""
+
+import datetime
+from io import StringIO
+
+import pytest
+import time_machine
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from models_app.models import StorageCharge
+from registry_site.audit import audit_record, audit_verify
+from registry_site.models import AuditEvent
+
+
+def run_scheduled() -> str:
+    out = StringIO()
+    call_command("run_scheduled", stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def approved_yesterday(register, move, user):
+    with time_machine.travel("2026-05-01T10:00:00Z", tick=True):
+        return move(register(user, "stored", size_bytes=700), "approved")
+
+
+def test_every_job_runs_once_now(approved_yesterday, settings):
+    assert set(settings.CELERY_BEAT_SCHEDULE) == {"seal-audit-log", "charge-storage-fees"}
+    audit_record(action="test.pending")
+    with time_machine.travel("2026-05-02T00:05:00Z", tick=True):
+        output = run_scheduled()
+    assert "seal-audit-log (registry_site.tasks.seal_audit_log): sealed" in output
+    assert ("charge-storage-fees (models_app.tasks.storage_fees_charge): storage fees for "
+            "2026-05-01: 1 charged (700 in total), 0 already charged, 0 unpaid") in output
+    charge = StorageCharge.objects.get()
+    assert (charge.date, charge.amount, charge.status) == (datetime.date(2026, 5, 1), 700,
+                                                          "paid")
+    assert not AuditEvent.objects.filter(seq__isnull=True).exists()
+    assert audit_verify() == (AuditEvent.objects.count(), None)
+
+
+def test_running_the_jobs_again_does_nothing_more(approved_yesterday):
+    with time_machine.travel("2026-05-02T00:05:00Z", tick=True):
+        run_scheduled()
+        again = run_scheduled()
+    assert "0 charged (0 in total), 1 already charged" in again
+    assert StorageCharge.objects.count() == 1
+    assert audit_verify()[1] is None
+
+
+def test_a_failed_job_fails_the_command_after_the_others_ran(db, settings):
+    settings.CELERY_BEAT_SCHEDULE = {
+        "broken": {"task": "models_app.tasks.storage_fees_charge",
+                   "kwargs": {"day": "not a day"}, "schedule": 60.0},
+        **settings.CELERY_BEAT_SCHEDULE,
+    }
+    audit_record(action="test.pending")
+    out, err = StringIO(), StringIO()
+    with pytest.raises(CommandError, match=r"1 scheduled job\(s\) failed: broken"):
+        call_command("run_scheduled", stdout=out, stderr=err)
+    assert "broken (models_app.tasks.storage_fees_charge): failed: ValueError" in err.getvalue()
+    assert "seal-audit-log (registry_site.tasks.seal_audit_log): sealed 1 event(s)" in (
+        out.getvalue())
