@@ -124,12 +124,17 @@ def visible_versions(*, name: str, user):
             .order_by("-registered_at", "-id"))
 
 
-def model_versions(*, name: str, user) -> list[Registration]:
-    """The versions of ``name`` the user may see, newest first; NotFound when there are none."""
+def model_versions(*, name: str, user, exact_usage: bool = True) -> list[Registration]:
+    """The versions of ``name`` the user may see, newest first; NotFound when there are none.
+
+    ``exact_usage`` False skips making every usage counter exact (``executions`` still is),
+    for a caller that only acts on a version, such as recording usage.
+    """
     versions = list(visible_versions(name=name, user=user))
     if not versions:
         raise NotFound(f"No model named {name!r}.")
-    add_pending_usage(versions)
+    if exact_usage:
+        add_pending_usage(versions)
     return versions
 
 
