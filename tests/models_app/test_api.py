@@ -516,3 +516,28 @@ def test_approved_at_does_not_reveal_a_hidden_model(anon_client, register, other
     response = anon_client.get("/api/v1/models/never-public/history/",
                                {"approved_at": "2099-01-01T00:00:00Z"})
     assert response.status_code == 404
+
+
+# --- queries per write ----------------------------------------------------------------------
+# The service's transaction is a savepoint inside the test's (SAVEPOINT and RELEASE count);
+# on commit, not counted here: the usage fold (one statement) and the audit sealer's work.
+
+def test_usage_query_count(client_for, other_user, approved, django_assert_num_queries):
+    api = client_for(other_user, scopes=["usage"])
+    url = "/api/v1/models/bert-base/usage/"
+    api.post(url, {"success": True, "duration_us": 1}, format="json")  # stamps last_used_at
+    # token, moderator check, version lookup; share lock with the exact counters, schedule,
+    # debit, ledger row, first-use upsert, usage delta, audit event; savepoint and release
+    with django_assert_num_queries(12):
+        assert api.post(url, {"success": True, "duration_us": 1},
+                        format="json").status_code == 201
+
+
+def test_register_query_count(user_client, django_assert_num_queries):
+    body = {"name": "counted", "hash": "a" * 64, "size_bytes": 1024, "parameter_count": 1}
+    user_client.post("/api/v1/models/", {**body, "version": "1.0"}, format="json")
+    # token; name upsert, name lock, newest version, schedule, debit, ledger row, registration,
+    # usage row, history row, audit event; savepoint and release
+    with django_assert_num_queries(13):
+        assert user_client.post("/api/v1/models/", {**body, "version": "2.0"},
+                                format="json").status_code == 201
