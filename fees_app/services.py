@@ -1,6 +1,6 @@
 """Every write on fees: schedules, credits and fee debits."""
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
@@ -47,8 +47,11 @@ def schedule_install(*, fee_type: str, method: str, base_fee: int, unit_fee: int
     with transaction.atomic():
         # Installs for one type queue up on a lock of the type's first version, a row that
         # never changes. (Locking the active row instead lets a waiter wake to find it no
-        # longer active, and two waiters then race for the same new version number.)
-        list(FeeSchedule.objects.select_for_update().filter(fee_type=fee_type)
+        # longer active, and two waiters then race for the same new version number.) A
+        # no-key lock: charges hold key-share locks on the version they use (their ledger
+        # row's foreign key), and while the first version is the active one a full FOR
+        # UPDATE would make every charge of the type wait for the install to commit.
+        list(FeeSchedule.objects.select_for_update(no_key=True).filter(fee_type=fee_type)
              .order_by("version").values_list("pk", flat=True)[:1])
         previous = FeeSchedule.objects.filter(fee_type=fee_type, is_active=True).first()
         latest = FeeSchedule.objects.filter(fee_type=fee_type).aggregate(v=Max("version"))["v"]
@@ -98,6 +101,24 @@ def account_credit(*, user, amount: int, actor=None, reason: str) -> LedgerEntry
     return entry
 
 
+def _debit(*, user, amount: int, now) -> tuple[int, int] | None:
+    """Take ``amount`` from the user's account if the balance covers it: (account id, new
+    balance), or None when it does not (or the user has no account yet).
+
+    Compare-and-swap in one statement: the balance check and the debit cannot be split by a
+    concurrent debit, and RETURNING hands back the new balance without a second read. The
+    row lock it takes is the user's own account, never a row other users' fees touch.
+    """
+    table = Account._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET balance = balance - %s, updated_at = %s "
+            "WHERE user_id = %s AND balance >= %s RETURNING id, balance",
+            [amount, connection.ops.adapt_datetimefield_value(now), user.pk, amount],
+        )
+        return cursor.fetchone()
+
+
 def fee_charge(*, user, fee_type: str, units: int, model_name: str = "",
                model_version: str = "") -> LedgerEntry:
     """Debit the fee for ``units`` of ``fee_type`` from the user's account.
@@ -105,25 +126,34 @@ def fee_charge(*, user, fee_type: str, units: int, model_name: str = "",
     Runs inside the caller's transaction when there is one, so the debit and the operation it
     pays for commit or roll back together. Too little balance raises InsufficientFunds and
     changes nothing.
+
+    The active schedule is read without a lock: the ledger row's foreign key takes only a key
+    share on it, which neither waits for other charges nor for an install (that deactivates
+    the row with a no-key update). A charge that read the schedule before an install commits
+    is ordered before that install, and its ledger row names the version it used.
     """
     schedule, quote = fee_quote(fee_type=fee_type, units=units)
-    with transaction.atomic():
-        account = account_for(user)
-        # Compare-and-swap: the balance check and the debit are one statement, so two
-        # concurrent debits can never both pass on the same funds.
-        updated = Account.objects.filter(pk=account.pk, balance__gte=quote.amount).update(
-            balance=F("balance") - quote.amount, updated_at=timezone.now()
-        )
-        account.refresh_from_db(fields=["balance"])
-        if updated != 1:
-            raise InsufficientFunds(
-                f"The {fee_type} fee is {quote.amount} but the balance is {account.balance}.",
-                needed=quote.amount, balance=account.balance, fee_type=fee_type,
+    now = timezone.now()
+    # No savepoint: a refusal is raised after this block, when nothing has been written.
+    with transaction.atomic(savepoint=False):
+        debited = _debit(user=user, amount=quote.amount, now=now)
+        if debited is None:
+            # No account yet (created empty), or too little on it.
+            account = account_for(user)
+            if account.balance >= quote.amount:
+                debited = _debit(user=user, amount=quote.amount, now=now)
+        if debited is not None:
+            account_id, balance = debited
+            entry = LedgerEntry.objects.create(
+                account_id=account_id, kind=LedgerEntry.Kind.DEBIT, amount=quote.amount,
+                balance_after=balance, fee_type=fee_type, schedule=schedule,
+                units=quote.units, model_name=model_name, model_version=model_version,
+                created_at=now,
             )
-        entry = LedgerEntry.objects.create(
-            account=account, kind=LedgerEntry.Kind.DEBIT, amount=quote.amount,
-            balance_after=account.balance, fee_type=fee_type, schedule=schedule,
-            units=quote.units, model_name=model_name, model_version=model_version,
+            statistics_changed()
+    if debited is None:
+        raise InsufficientFunds(
+            f"The {fee_type} fee is {quote.amount} but the balance is {account.balance}.",
+            needed=quote.amount, balance=account.balance, fee_type=fee_type,
         )
-        statistics_changed()
     return entry

@@ -38,6 +38,14 @@ def voting_power_at(user, when=None) -> int:
     return power or 0
 
 
+def power_at_snapshot(user):
+    """``user``'s power at the snapshot of each proposal: an annotation for Proposal rows."""
+    return Subquery(
+        VotingPowerCheckpoint.objects.filter(user=user, effective_from__lte=OuterRef("created_at"))
+        .order_by("-effective_from", "-id").values("power")[:1]
+    )
+
+
 def total_voting_power_at(when) -> int:
     """Sum over users of each one's latest checkpoint not after ``when``."""
     latest = (

@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -27,6 +27,7 @@ from governance_app.selectors import (
     cancel_refusal,
     grant_refusal,
     open_duplicate,
+    power_at_snapshot,
     subject_owner_id,
     total_voting_power_at,
     vote_refusal,
@@ -37,7 +38,6 @@ from models_app.services import registration_transition
 from registry_site.audit import audit_record
 from registry_site.errors import Conflict, DomainError, Forbidden
 from registry_site.inputs import validated
-from registry_site.integrity import is_unique_violation
 from registry_site.parameters import get_parameter
 from registry_site.services import parameter_set
 
@@ -193,9 +193,6 @@ def _lock(proposal_id: int, now: datetime | None) -> Proposal:
     return locked
 
 
-VOTE_UNIQUE = "vote_one_per_voter"
-
-
 def vote_cast(*, proposal: Proposal, voter, choice=None, reason="",
               now: datetime | None = None) -> Vote:
     """Cast ``voter``'s one vote, weighted by their power at the proposal's snapshot.
@@ -206,34 +203,66 @@ def vote_cast(*, proposal: Proposal, voter, choice=None, reason="",
     data = validated(VoteInput, {"choice": choice, "reason": reason})
     choice, reason = data["choice"], data["reason"]
     with transaction.atomic():
-        # The row lock serializes votes on one proposal: the state check, the one-vote check
-        # and the tally update see every earlier vote.
-        locked = _lock(proposal.pk, now)
-        weight = voting_power_at(voter, locked.created_at)
-        has_voted = Vote.objects.filter(proposal=locked, voter=voter).exists()
+        # A key-share lock: voters of one proposal hold it together, while an execution or a
+        # cancel (FOR UPDATE, in _lock) waits for every vote in flight and then counts it, and
+        # a vote that waited for one of them sees the proposal executed or canceled. The clock
+        # is read after the lock, as in _lock.
+        _key_share_lock(proposal.pk)
+        now = now or timezone.now()
+        locked = (Proposal.objects.with_state(now)
+                  .annotate(weight=power_at_snapshot(voter)).get(pk=proposal.pk))
+        weight = locked.weight or 0
+        # The one-vote rule is the insert below (a unique index), not a read before it.
         refusal = vote_refusal(proposal=locked, voter=voter, state=locked.state, weight=weight,
-                               has_voted=has_voted)
+                               has_voted=False)
         if refusal is not None:
             raise refusal
         counted = subject_owner_id(locked) != voter.pk
-        try:
-            with transaction.atomic():
-                vote = Vote.objects.create(proposal=locked, voter=voter, choice=choice,
-                                           weight=weight, counted=counted, reason=reason,
-                                           created_at=locked.locked_at)
-        except IntegrityError as exc:
-            # The unique constraint is the last word should any path skip the lock; any
-            # other integrity error is a bug and is not dressed up as a second vote.
-            if not is_unique_violation(exc, model=Vote, constraint=VOTE_UNIQUE):
-                raise
-            raise Conflict("You have already voted on this proposal.",
-                           code="already_voted") from None
-        if counted:
-            field = TALLY_FIELDS[choice]
-            Proposal.objects.filter(pk=locked.pk).update(**{field: F(field) + weight})
+        vote = _insert_vote(proposal=locked, voter=voter, choice=choice, weight=weight,
+                            counted=counted, reason=reason, created_at=now)
+        if vote is None:
+            raise Conflict("You have already voted on this proposal.", code="already_voted")
         audit_record(action="proposal.voted", actor=voter, target=locked,
                      details={"choice": choice, "weight": weight, "counted": counted,
                               "reason": reason})
+        if counted:
+            # Last, so the row lock this update takes (voters of one proposal queue for it)
+            # is held only from here to the commit.
+            field = TALLY_FIELDS[choice]
+            Proposal.objects.filter(pk=locked.pk).update(**{field: F(field) + weight})
+    return vote
+
+
+def _key_share_lock(proposal_id: int) -> None:
+    if connection.vendor != "postgresql":
+        return  # SQLite: IMMEDIATE transactions already serialize writers
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {Proposal._meta.db_table} WHERE id = %s FOR KEY SHARE",
+                       [proposal_id])
+
+
+def _insert_vote(*, proposal, voter, choice, weight, counted, reason, created_at) -> Vote | None:
+    """Insert the vote, or nothing if this voter has voted on the proposal (None then).
+
+    An upsert on the one-vote index rather than an insert under a savepoint: a second vote
+    by the same voter at the same moment waits for the first to commit and inserts nothing.
+    """
+    vote = Vote(proposal=proposal, voter=voter, choice=choice, weight=weight, counted=counted,
+                reason=reason, created_at=created_at)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Vote._meta.db_table} "
+            "(proposal_id, voter_id, choice, weight, counted, reason, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (proposal_id, voter_id) DO NOTHING RETURNING id",
+            [proposal.pk, voter.pk, choice, weight, counted, reason,
+             connection.ops.adapt_datetimefield_value(created_at)],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    vote.pk = row[0]
+    vote._state.adding = False
     return vote
 
 

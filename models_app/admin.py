@@ -17,6 +17,7 @@ from models_app.models import (
     StorageCharge,
     UsageStats,
 )
+from models_app.selectors import add_pending_usage
 from models_app.services import registration_transition
 from registry_site.admin import ReadOnlyAdmin
 from registry_site.errors import DomainError
@@ -127,6 +128,8 @@ class RegistrationAdmin(admin.ModelAdmin):
     @admin.display(description="usage")
     def usage_summary(self, obj):
         usage = getattr(obj, "usage", None)
+        if usage is not None:
+            add_pending_usage([obj])
         if usage is None or not usage.total_executions:
             return "Never used."
         return (f"{usage.total_executions} executions ({usage.successful_executions} "

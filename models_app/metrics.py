@@ -1,9 +1,10 @@
 """Prometheus gauges for the model registry, read from the database at scrape time."""
 
-from django.db.models import Count, Sum
+from django.db.models import Count
 from prometheus_client import Gauge
 
-from models_app.models import Registration, UsageStats
+from models_app.models import Registration
+from models_app.selectors import total_executions
 from registry_site.metrics import register_collector
 
 
@@ -17,4 +18,4 @@ def registrations_and_executions(registry) -> None:
         by_status.labels(status).set(counts.get(status, 0))
     executions = Gauge("ai_registry_executions", "Model executions recorded.",
                        registry=registry)
-    executions.set(UsageStats.objects.aggregate(n=Sum("total_executions"))["n"] or 0)
+    executions.set(total_executions())

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 # Names and versions are path segments of the artifact store (artifacts/<name>/<version>/), so
@@ -86,6 +86,14 @@ class RegistrationQuerySet(models.QuerySet):
                 visible |= provider(user)
             return self.filter(visible)
         return self.filter(approved)
+
+    def with_pending_executions(self):
+        """Annotate ``pending_executions``: recorded executions not yet folded into the usage
+        row (UsageDelta). Read by the same statement as the usage row, so ``executions`` is
+        exact; a correlated count on an index that is almost always empty."""
+        pending = (UsageDelta.objects.filter(registration=OuterRef("pk")).order_by()
+                   .values("registration").annotate(n=Count("pk")).values("n"))
+        return self.annotate(pending_executions=Subquery(pending))
 
     def with_status_at(self, when):
         """Annotates ``status_then`` and ``status_since``: the status at ``when`` and since
@@ -184,6 +192,13 @@ class Registration(models.Model):
     def __str__(self):
         return f"{self.name} {self.version}"
 
+    @property
+    def executions(self) -> int:
+        """Total executions: the usage row plus any pending ones (with_pending_executions)."""
+        usage = self.usage if "usage" in self._state.fields_cache else None
+        folded = usage.total_executions if usage is not None else 0
+        return folded + (getattr(self, "pending_executions", None) or 0)
+
 
 class StatusChange(models.Model):
     """One status change of a registration: from, to, who, through what, why, when."""
@@ -214,7 +229,14 @@ class StatusChange(models.Model):
 
 
 class UsageStats(models.Model):
-    """Running usage counters of one registration, moved only with F() expressions."""
+    """Usage counters of one registration, moved only with F() expressions, by the fold.
+
+    The exact figures are this row plus the registration's pending UsageDelta rows
+    (models_app.selectors.add_pending_usage).
+    """
+
+    COUNTERS = ["total_executions", "successful_executions", "failed_executions",
+                "total_fees_collected", "total_duration_us", "unique_users"]
 
     registration = models.OneToOneField(
         Registration, on_delete=models.PROTECT, related_name="usage", primary_key=True
@@ -245,6 +267,34 @@ class UsageStats(models.Model):
     @property
     def avg_execution_time_us(self) -> int:
         return self.total_duration_us // self.total_executions if self.total_executions else 0
+
+
+class UsageDelta(models.Model):
+    """One recorded execution not yet added to its registration's UsageStats row.
+
+    Recording usage inserts one of these instead of updating the counter row, so users of one
+    popular model never queue on that row's lock; ``usage_counters_fold`` moves them into
+    UsageStats (right after each commit, and on a schedule for any left over). Readers add the
+    rows still here (``add_pending_usage``), so figures are exact at every moment.
+    """
+
+    registration = models.ForeignKey(Registration, on_delete=models.PROTECT, related_name="+")
+    success = models.BooleanField()
+    fee = models.BigIntegerField()
+    duration_us = models.BigIntegerField()
+    # True when this execution was the user's first of the registration (unique_users + 1).
+    new_user = models.BooleanField()
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        # The foreign key's index serves the fold and the readers (by registration).
+        constraints = [
+            models.CheckConstraint(condition=Q(fee__gte=0, duration_us__gte=0),
+                                   name="usage_delta_non_negative"),
+        ]
+
+    def __str__(self):
+        return f"pending usage of {self.registration_id}"
 
 
 class ModelUser(models.Model):

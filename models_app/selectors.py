@@ -2,12 +2,21 @@
 
 import datetime
 
-from django.db.models import Count, Sum
+from django.db import connection
+from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from fees_app.models import LedgerEntry
 from fees_app.selectors import fee_stats
-from models_app.models import Category, ModelName, ModelUser, Registration, UsageStats
+from models_app.models import (
+    Category,
+    ModelName,
+    ModelUser,
+    Registration,
+    UsageDelta,
+    UsageStats,
+)
 from registry_site.errors import Conflict, NotFound
 from registry_site.stats_cache import cached_statistics
 
@@ -21,17 +30,111 @@ DASHBOARD_SECONDS = 60
 MOST_USED = 10
 
 
+def pending_usage(registration_ids) -> dict[int, dict]:
+    """The not yet folded usage of each registration that has any: counters and last time."""
+    rows = (UsageDelta.objects.filter(registration_id__in=list(registration_ids))
+            .values("registration_id")
+            .annotate(total_executions=Count("id"),
+                      successful_executions=Count("id", filter=Q(success=True)),
+                      failed_executions=Count("id", filter=Q(success=False)),
+                      total_fees_collected=Sum("fee"), total_duration_us=Sum("duration_us"),
+                      unique_users=Count("id", filter=Q(new_user=True)),
+                      last_execution=Max("recorded_at"))
+            .order_by())
+    return {row.pop("registration_id"): row for row in rows}
+
+
+# The exact counters of some registrations: each row plus its pending deltas, read by one
+# statement, hence from one snapshot. (Two reads could straddle a fold that moves a delta
+# from the pending rows into the counter row, and miss it.)
+_PENDING = {
+    "total_executions": "COUNT(*)",
+    "successful_executions": "SUM(CASE WHEN success THEN 1 ELSE 0 END)",
+    "failed_executions": "SUM(CASE WHEN success THEN 0 ELSE 1 END)",
+    "total_fees_collected": "SUM(fee)",
+    "total_duration_us": "SUM(duration_us)",
+    "unique_users": "SUM(CASE WHEN new_user THEN 1 ELSE 0 END)",
+}
+
+
+def _exact_rows(where: str, params: list, *, tail: str = "") -> list[tuple]:
+    stats, delta = UsageStats._meta.db_table, UsageDelta._meta.db_table
+    counters = ", ".join(f"u.{name} + COALESCE(p.{name}, 0)" for name in UsageStats.COUNTERS)
+    sums = ", ".join(f"{expression} AS {name}" for name, expression in _PENDING.items())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT u.registration_id, {counters}, u.last_execution, p.last "
+            f"FROM {stats} u LEFT JOIN (SELECT registration_id, {sums}, "
+            f"MAX(recorded_at) AS last FROM {delta} GROUP BY registration_id) p "
+            f"ON p.registration_id = u.registration_id WHERE {where} {tail}",
+            params,
+        )
+        return cursor.fetchall()
+
+
+def _apply(usage: UsageStats, row: tuple) -> None:
+    for name, value in zip(UsageStats.COUNTERS, row[1:7], strict=True):
+        setattr(usage, name, value)
+    usage.last_execution = max((_aware(t) for t in row[7:9] if t is not None), default=None)
+
+
+def _aware(value) -> datetime.datetime:
+    # A raw query on SQLite hands back text, or a naive UTC time.
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value if timezone.is_aware(value) else timezone.make_aware(value, datetime.UTC)
+
+
+def add_pending_usage(registrations) -> None:
+    """Make the UsageStats loaded with each registration exact (one query)."""
+    loaded = {r.pk: r.usage for r in registrations
+              if r.pk is not None and "usage" in r._state.fields_cache and r.usage is not None}
+    if not loaded:
+        return
+    ids = list(loaded)
+    for row in _exact_rows(f"u.registration_id IN ({', '.join(['%s'] * len(ids))})", ids):
+        _apply(loaded[row[0]], row)
+    for registration in registrations:
+        registration.pending_executions = 0  # now counted in the usage row read above
+
+
+def usage_stats(registration_id: int) -> UsageStats:
+    """One registration's exact usage counters: its row plus what is still pending."""
+    usage = UsageStats(registration_id=registration_id)
+    rows = _exact_rows("u.registration_id = %s", [registration_id])
+    if not rows:
+        raise UsageStats.DoesNotExist(registration_id)
+    _apply(usage, rows[0])
+    return usage
+
+
+def total_executions() -> int:
+    """Executions over the whole registry, folded and pending, in one snapshot."""
+    stats, delta = UsageStats._meta.db_table, UsageDelta._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT (SELECT COALESCE(SUM(total_executions), 0) FROM {stats}) "
+                       f"+ (SELECT COUNT(*) FROM {delta})")
+        return int(cursor.fetchone()[0])
+
+
 def visible_versions(*, name: str, user):
     """The versions of ``name`` the user may see, newest first (a queryset)."""
     return (Registration.objects.visible_to(user).filter(name=name)
-            .select_related("owner", "usage").order_by("-registered_at", "-id"))
+            .select_related("owner", "usage").with_pending_executions()
+            .order_by("-registered_at", "-id"))
 
 
-def model_versions(*, name: str, user) -> list[Registration]:
-    """The versions of ``name`` the user may see, newest first; NotFound when there are none."""
+def model_versions(*, name: str, user, exact_usage: bool = True) -> list[Registration]:
+    """The versions of ``name`` the user may see, newest first; NotFound when there are none.
+
+    ``exact_usage`` False skips making every usage counter exact (``executions`` still is),
+    for a caller that only acts on a version, such as recording usage.
+    """
     versions = list(visible_versions(name=name, user=user))
     if not versions:
         raise NotFound(f"No model named {name!r}.")
+    if exact_usage:
+        add_pending_usage(versions)
     return versions
 
 
@@ -116,7 +219,7 @@ def _registry_stats() -> dict:
         "total_models": total,
         "active_models": by_status[Status.APPROVED],
         "pending_models": by_status[Status.PENDING],
-        "total_executions": UsageStats.objects.aggregate(n=Sum("total_executions"))["n"] or 0,
+        "total_executions": total_executions(),
         "total_fees_collected": LedgerEntry.objects.filter(kind=LedgerEntry.Kind.DEBIT)
         .aggregate(n=Sum("amount"))["n"] or 0,
         "total_registrants": ModelName.objects.values("owner").distinct().count(),
@@ -126,6 +229,32 @@ def _registry_stats() -> dict:
         "by_category": by_category,
     }
     return stats
+
+
+def most_used(limit: int = MOST_USED) -> list[dict]:
+    """The approved versions with the most executions, counting pending usage.
+
+    Exact without summing every row, in one statement: a version outside the folded top
+    ``limit`` that has no pending usage cannot pass any of them, so the candidates are those
+    plus the versions with pending rows (few: the fold runs after every commit).
+    """
+    registration = Registration._meta.db_table
+    stats, delta = UsageStats._meta.db_table, UsageDelta._meta.db_table
+    approved = (f"SELECT u.registration_id FROM {stats} u JOIN {registration} r "
+                "ON r.id = u.registration_id WHERE r.status = %s")
+    rows = _exact_rows(
+        f"u.registration_id IN (SELECT registration_id FROM ({approved} "
+        "AND u.total_executions > 0 ORDER BY u.total_executions DESC LIMIT %s) top "
+        f"UNION SELECT registration_id FROM {delta}) "
+        f"AND u.registration_id IN ({approved})",
+        [Status.APPROVED, limit, Status.APPROVED])
+    ranked = sorted((row for row in rows if row[1] > 0), key=lambda row: (-row[1], row[0]))
+    ranked = ranked[:limit]
+    names = {pk: (n, v) for pk, n, v in Registration.objects.filter(
+        pk__in=[row[0] for row in ranked]).values_list("pk", "name", "version")}
+    return [{"registration__name": names[row[0]][0], "registration__version": names[row[0]][1],
+             "total_executions": row[1], "successful_executions": row[2],
+             "unique_users": row[6]} for row in ranked]
 
 
 def dashboard() -> dict:
@@ -139,13 +268,7 @@ def _dashboard() -> dict:
     data = {
         "registry": registry_stats(),
         "fees": fees,
-        "most_used": list(
-            UsageStats.objects.filter(registration__status=Status.APPROVED,
-                                      total_executions__gt=0)
-            .order_by("-total_executions")
-            .values("registration__name", "registration__version", "total_executions",
-                    "successful_executions", "unique_users")[:MOST_USED]
-        ),
+        "most_used": most_used(),
         "computed_at": timezone.now(),
     }
     return data

@@ -1,10 +1,11 @@
 """Every write on the registry: registration, status transitions, usage, storage fees."""
 
 import datetime
+import logging
 from dataclasses import dataclass, field
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import Exists, F, Q
 from django.utils import timezone
 
 from fees_app.calculator import MAX_STORED_INT
@@ -17,10 +18,19 @@ from models_app.models import (
     Registration,
     StatusChange,
     StorageCharge,
+    UsageDelta,
     UsageStats,
 )
+from models_app.selectors import pending_usage
 from registry_site.audit import audit_record
-from registry_site.errors import Conflict, Forbidden, InsufficientFunds, InvalidInput, Unavailable
+from registry_site.errors import (
+    Conflict,
+    Forbidden,
+    InsufficientFunds,
+    InvalidInput,
+    NotFound,
+    Unavailable,
+)
 from registry_site.inputs import validated
 from registry_site.integrity import is_unique_violation
 from registry_site.parameters import get_parameter
@@ -28,7 +38,7 @@ from registry_site.roles import is_moderator
 from registry_site.stats_cache import statistics_changed
 
 Status = Registration.Status
-
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -78,26 +88,25 @@ def registration_create(*, owner, source: str = "api", **fields) -> Registration
     with transaction.atomic():
         # Claim the name, or find its owner. A concurrent first registration of the same name
         # waits on the unique index here until the first one commits or rolls back.
-        try:
-            with transaction.atomic():
-                ModelName.objects.create(name=name, owner=owner)
-        except IntegrityError as exc:
-            if not is_unique_violation(exc):
-                raise
-        # The name row is the lock: every registration of this name queues up behind it.
-        claimed = ModelName.objects.select_for_update().get(name=name)
-        if claimed.owner_id != owner.pk:
-            raise Forbidden(
-                f"The name {name!r} belongs to another registrant; only its owner may "
-                "register new versions.", code="not_owner",
-            )
-        previous = list(
-            Registration.objects.filter(name=name).order_by("-registered_at", "-id")
-            .values_list("version", "size_bytes")
-        )
-        if any(v == version for v, _ in previous):
+        if not _claim_name(name, owner):
+            # The name row is the lock: every registration of this name queues up behind it
+            # (only its owner's, since nobody else gets past the check below).
+            owner_id = (ModelName.objects.select_for_update(no_key=True).filter(name=name)
+                        .values_list("owner_id", flat=True).get())
+            if owner_id != owner.pk:
+                raise Forbidden(
+                    f"The name {name!r} belongs to another registrant; only its owner may "
+                    "register new versions.", code="not_owner",
+                )
+        # The newest version's size prices an update; one bounded read, however many
+        # versions the name has.
+        newest = (Registration.objects.filter(name=name).order_by("-registered_at", "-id")
+                  .annotate(duplicate=Exists(Registration.objects.filter(name=name,
+                                                                         version=version)))
+                  .values_list("size_bytes", "duplicate").first())
+        if newest is not None and newest[1]:
             raise Conflict(f"{name} {version} is already registered.", code="duplicate")
-        fee_type, units = _fee_basis(previous[0][1] if previous else None, size_bytes)
+        fee_type, units = _fee_basis(newest[0] if newest else None, size_bytes)
         entry = fee_charge(user=owner, fee_type=fee_type, units=units, model_name=name,
                            model_version=version)
         now = timezone.now()
@@ -117,6 +126,21 @@ def registration_create(*, owner, source: str = "api", **fields) -> Registration
         )
         # fee_charge above has already marked the statistics as changed at commit.
     return registration
+
+
+def _claim_name(name: str, owner) -> bool:
+    """Insert the name for ``owner``; False when it already exists (whoever owns it).
+
+    An upsert rather than an insert under a savepoint: one statement either way.
+    """
+    table = ModelName._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (name, owner_id, created_at) VALUES (%s, %s, %s) "
+            "ON CONFLICT (name) DO NOTHING RETURNING id",
+            [name, owner.pk, connection.ops.adapt_datetimefield_value(timezone.now())],
+        )
+        return cursor.fetchone() is not None
 
 
 def registration_transition(*, registration: Registration, to_status: str, actor=None,
@@ -183,66 +207,175 @@ def usage_record(*, registration: Registration, user, success: bool,
                  duration_us: int) -> UsageRecord:
     """Record one execution of an approved version and charge the caller the execution fee.
 
-    Failed executions pay too: the fee pays for the record. Counters move with F() so
-    concurrent records never lose an update.
+    Failed executions pay too: the fee pays for the record. The counters move by an
+    insert-only UsageDelta row, folded into UsageStats after commit, so concurrent records of
+    one model never lose an update and never wait for each other's counter row.
     """
     data = validated(UsageInput, {"success": success, "duration_us": duration_us})
     success, duration_us = data["success"], data["duration_us"]
     with transaction.atomic():
-        # Locked so a suspension cannot slip in between the status check and the record.
-        current = Registration.objects.select_for_update().get(pk=registration.pk)
-        if current.status != Status.APPROVED:
+        status, counters = _lock_for_usage(registration.pk)
+        if status != Status.APPROVED:
             raise Conflict(
-                f"{current} is {current.status}; only approved versions can be used.",
-                code="not_approved", status=current.status,
+                f"{registration} is {status}; only approved versions can be used.",
+                code="not_approved", status=status,
             )
         entry = fee_charge(user=user, fee_type=FeeType.EXECUTION, units=1,
-                           model_name=current.name, model_version=current.version)
+                           model_name=registration.name, model_version=registration.version)
         now = timezone.now()
-        try:
-            with transaction.atomic():
-                ModelUser.objects.create(registration=current, user=user, first_used_at=now)
-            new_user = 1
-        except IntegrityError as exc:
-            if not is_unique_violation(exc):
-                raise
-            new_user = 0
-        _count_usage(current, {
+        new_user = _first_use(registration.pk, user.pk, now)
+        increments = {
             "total_executions": 1,
             "successful_executions": 1 if success else 0,
             "failed_executions": 0 if success else 1,
             "total_fees_collected": entry.amount,
             "total_duration_us": duration_us,
-            "unique_users": new_user,
-        }, now=now)
+            "unique_users": 1 if new_user else 0,
+        }
+        full = [name for name, amount in increments.items()
+                if counters[name] > MAX_STORED_INT - amount]
+        if full:
+            # Refused, the operation rolls back (fee included) and later records of smaller
+            # amounts still succeed.
+            raise Conflict(
+                f"The usage counters of {registration} are full ({', '.join(full)} would pass "
+                f"{MAX_STORED_INT}); this record is refused and nothing was charged.",
+                code="counter_overflow", counters=full,
+            )
+        UsageDelta.objects.create(registration_id=registration.pk, success=success,
+                                  fee=entry.amount, duration_us=duration_us, new_user=new_user,
+                                  recorded_at=now)
         audit_record(
-            action="model.usage_recorded", actor=user, target=current,
-            details={"name": current.name, "version": current.version, "success": success,
-                     "duration_us": duration_us, "fee": entry.amount},
+            action="model.usage_recorded", actor=user, target=registration,
+            details={"name": registration.name, "version": registration.version,
+                     "success": success, "duration_us": duration_us, "fee": entry.amount},
         )
-    return UsageRecord(registration=current, success=success, duration_us=duration_us,
+        transaction.on_commit(lambda: _fold_after_commit(registration.pk))
+    registration.status = status
+    return UsageRecord(registration=registration, success=success, duration_us=duration_us,
                        fee=entry.amount, balance=entry.balance_after, recorded_at=now)
 
 
-def _count_usage(registration: Registration, increments: dict[str, int], *, now) -> None:
-    """Add ``increments`` to the usage counters, refusing any sum a 64-bit column cannot hold.
+COUNTERS = UsageStats.COUNTERS
+# What each counter adds up over the pending rows of UsageDelta (SQL shared by PostgreSQL and
+# SQLite).
+PENDING_SUMS = {
+    "total_executions": "COUNT(*)",
+    "successful_executions": "COALESCE(SUM(CASE WHEN success THEN 1 ELSE 0 END), 0)",
+    "failed_executions": "COALESCE(SUM(CASE WHEN success THEN 0 ELSE 1 END), 0)",
+    "total_fees_collected": "COALESCE(SUM(fee), 0)",
+    "total_duration_us": "COALESCE(SUM(duration_us), 0)",
+    "unique_users": "COALESCE(SUM(CASE WHEN new_user THEN 1 ELSE 0 END), 0)",
+}
 
-    The caller holds the registration's row lock, so no other record moves these counters
-    between the check and the update. Refused, the operation rolls back (fee included) and
-    later records of smaller amounts still succeed.
+
+def _lock_for_usage(registration_id: int) -> tuple[str, dict[str, int]]:
+    """Share-lock the registration; return its status and its exact usage counters.
+
+    FOR SHARE, not FOR UPDATE: records of one model by many users hold it together, while a
+    status change (registration_transition's FOR UPDATE) waits for records in flight, and a
+    record that waited for a status change sees the new status. The counters are the folded
+    row plus the committed pending rows, for the overflow check.
     """
-    usage = UsageStats.objects.get(pk=registration.pk)
-    full = [name for name, amount in increments.items()
-            if getattr(usage, name) > MAX_STORED_INT - amount]
-    if full:
-        raise Conflict(
-            f"The usage counters of {registration} are full ({', '.join(full)} would pass "
-            f"{MAX_STORED_INT}); this record is refused and nothing was charged.",
-            code="counter_overflow", counters=full,
+    registration = Registration._meta.db_table
+    stats = UsageStats._meta.db_table
+    delta = UsageDelta._meta.db_table
+    pending = ", ".join(f"{expression} AS {name}" for name, expression in PENDING_SUMS.items())
+    lock = " FOR SHARE OF r" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT r.status, {', '.join(f'u.{name}, p.{name}' for name in COUNTERS)} "
+            f"FROM {registration} r JOIN {stats} u ON u.registration_id = r.id, "
+            f"(SELECT {pending} FROM {delta} WHERE registration_id = %s) p "
+            f"WHERE r.id = %s{lock}",
+            [registration_id, registration_id],
         )
-    UsageStats.objects.filter(pk=registration.pk).update(
-        **{name: F(name) + amount for name, amount in increments.items()}, last_execution=now,
-    )
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound("No such registration.")
+    values = row[1:]
+    return row[0], {name: values[2 * i] + values[2 * i + 1] for i, name in enumerate(COUNTERS)}
+
+
+def _first_use(registration_id: int, user_id: int, now) -> bool:
+    """Note that ``user_id`` has used the registration; True if this is their first time.
+
+    An upsert, not an insert under a savepoint: one statement, and a concurrent first use
+    by the same user waits on the unique index and then inserts nothing.
+    """
+    table = ModelUser._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (registration_id, user_id, first_used_at) VALUES (%s, %s, %s) "
+            "ON CONFLICT (registration_id, user_id) DO NOTHING RETURNING id",
+            [registration_id, user_id, connection.ops.adapt_datetimefield_value(now)],
+        )
+        return cursor.fetchone() is not None
+
+
+def _fold_after_commit(registration_id: int) -> None:
+    try:
+        usage_counters_fold(registration_ids=[registration_id])
+    except DatabaseError as exc:
+        # The record has committed and its pending row keeps the figures exact; the
+        # scheduled fold tries again.
+        logger.warning("usage counters of %s not folded: %s", registration_id, exc)
+
+
+def usage_counters_fold(*, registration_ids: list[int] | None = None) -> int:
+    """Move pending UsageDelta rows into UsageStats (those of ``registration_ids``, or all).
+
+    Idempotent and safe to run at any time, from any number of processes: a counter row
+    another fold holds is skipped (its rows wait for the next fold), never waited for, and
+    each row's deltas are deleted in the statement that adds them, so none is counted twice
+    or lost. Rows of transactions not yet committed are not seen and stay for a later fold.
+    Returns how many counter rows moved. A sum a 64-bit counter cannot hold fails the fold of
+    that batch and leaves its rows pending (readers still add them).
+    """
+    stats = UsageStats._meta.db_table
+    delta = UsageDelta._meta.db_table
+    if registration_ids is None:
+        which = f"registration_id IN (SELECT registration_id FROM {delta})"
+        params = []
+    else:
+        if not registration_ids:
+            return 0
+        which = f"registration_id IN ({', '.join(['%s'] * len(registration_ids))})"
+        params = list(registration_ids)
+    sums = ", ".join(f"{expression} AS {name}" for name, expression in PENDING_SUMS.items())
+    moves = ", ".join(f"{name} = u.{name} + s.{name}" for name in COUNTERS)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH target AS (SELECT registration_id FROM {stats} WHERE {which} "
+                "FOR NO KEY UPDATE SKIP LOCKED), "
+                f"moved AS (DELETE FROM {delta} d USING target t "
+                "WHERE d.registration_id = t.registration_id RETURNING d.*), "
+                f"s AS (SELECT registration_id, {sums}, MAX(recorded_at) AS last "
+                "FROM moved GROUP BY registration_id) "
+                f"UPDATE {stats} u SET {moves}, "
+                "last_execution = GREATEST(u.last_execution, s.last) "
+                "FROM s WHERE u.registration_id = s.registration_id",
+                params,
+            )
+            return cursor.rowcount
+    # SQLite: writers already run one at a time (IMMEDIATE transactions).
+    folded = 0
+    with transaction.atomic():
+        pending = UsageDelta.objects.all()
+        if registration_ids is not None:
+            pending = pending.filter(registration_id__in=registration_ids)
+        for registration_id in set(pending.values_list("registration_id", flat=True)):
+            rows = UsageDelta.objects.filter(registration_id=registration_id)
+            totals = pending_usage([registration_id])[registration_id]
+            UsageStats.objects.filter(pk=registration_id).update(
+                **{name: F(name) + totals[name] for name in COUNTERS})
+            UsageStats.objects.filter(pk=registration_id).filter(
+                Q(last_execution__isnull=True) | Q(last_execution__lt=totals["last_execution"])
+            ).update(last_execution=totals["last_execution"])
+            rows.delete()
+            folded += 1
+    return folded
 
 
 @dataclass

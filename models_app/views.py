@@ -42,7 +42,8 @@ def _query_without_page(request) -> str:
 
 def catalog(request):
     """Visible registrations, filtered by the API's FilterSet; pages never count the table."""
-    queryset = Registration.objects.visible_to(request.user).select_related("owner", "usage")
+    queryset = (Registration.objects.visible_to(request.user).select_related("owner", "usage")
+                .with_pending_executions())
     filterset = RegistrationFilterSet(request.GET, queryset=queryset, request=request)
     page = page_number(request)
     rows, has_next = [], False

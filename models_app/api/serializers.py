@@ -7,8 +7,7 @@ from models_app.models import Registration, StatusChange
 
 class RegistrationSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
-    total_executions = serializers.IntegerField(source="usage.total_executions", read_only=True,
-                                                default=0)
+    total_executions = serializers.IntegerField(source="executions", read_only=True)
 
     class Meta:
         model = Registration

@@ -86,8 +86,8 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     throttle_scopes = {"create": "register", "usage": "usage"}
 
     def get_queryset(self):
-        return Registration.objects.visible_to(self.request.user).select_related("owner",
-                                                                               "usage")
+        return (Registration.objects.visible_to(self.request.user)
+                .select_related("owner", "usage").with_pending_executions())
 
     @extend_schema(
         summary="Register a model version and pay its fee",
@@ -169,7 +169,7 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                                                               TokenHasScope])
     def usage(self, request, name=None):
         data = validated(UsageRequestInput, request.data)
-        versions = model_versions(name=name, user=request.user)
+        versions = model_versions(name=name, user=request.user, exact_usage=False)
         version = data.get("version")
         registration = pick_version(versions, version) if version else newest_approved(versions)
         record = usage_record(registration=registration, user=request.user,

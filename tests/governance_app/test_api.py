@@ -1,6 +1,7 @@
 """The proposals API: shapes, status codes, filters and the permission matrix."""
 
 import pytest
+from django.db import connection
 
 from fees_app.services import account_for
 from governance_app.models import Proposal, Vote
@@ -248,3 +249,14 @@ def test_list_filter_choice_errors_name_the_choices_without_echoing_the_input(an
     (message,) = response.json()["fields"][field]
     assert message.startswith("Must be one of")
     assert "bogus" not in message
+
+
+def test_vote_query_count(client_for, make_proposal, alice, bob, django_assert_num_queries):
+    proposal = make_proposal()
+    api = client_for(bob)
+    api.get("/api/v1/proposals/")  # stamps the token's last_used_at
+    # token, proposal exists; key-share lock, state with weight, subject owner, vote upsert,
+    # audit event, tally; savepoint and release (the lock: PostgreSQL only)
+    with django_assert_num_queries(10 if connection.vendor == "postgresql" else 9):
+        assert api.post(f"/api/v1/proposals/{proposal.pk}/vote/", {"choice": "for"},
+                        format="json").status_code == 201

@@ -2,6 +2,7 @@
 
 import threading
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -176,3 +177,51 @@ def test_two_proposals_for_one_version_at_once_give_one(make_proposal, steward, 
     assert all(getattr(r, "code", None) == "duplicate_proposal" for r in results
                if not isinstance(r, Proposal))
     assert Proposal.objects.count() == 1
+
+
+@contextmanager
+def _held_open(work):
+    """Run ``work`` in a thread's transaction and keep it open (locks held) inside the block."""
+    locked, release = threading.Event(), threading.Event()
+    thread, result = _in_thread(_hold(locked, release, work))
+    try:
+        assert locked.wait(30), result[0]
+        yield result
+    finally:
+        release.set()
+        thread.join()
+
+
+def _without_waiting(work):
+    """Run ``work`` in a transaction that fails if it must wait 300 ms for any lock."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '300ms'")
+        return work()
+
+
+def test_a_voter_does_not_wait_for_another_voters_open_transaction(make_proposal, registrant,
+                                                                   bob, clock):
+    """Votes locked the proposal FOR UPDATE from their first statement, so every voter of a
+    proposal queued behind the others' commits. Now they share a key-share lock and queue
+    only for the tally update, their last statement: the owner's uncounted vote, which makes
+    no tally update, holds up no one."""
+    voting_power_grant(user=registrant, power=5, reason="test power")
+    proposal = make_proposal()
+    with _held_open(lambda: vote_cast(proposal=proposal, voter=registrant, choice="against")):
+        vote = _without_waiting(lambda: vote_cast(proposal=proposal, voter=bob, choice="for"))
+    assert vote.counted
+    proposal.refresh_from_db()
+    assert proposal.tally == {"for": 40_000, "against": 0, "abstain": 0}
+    assert Vote.objects.get(proposal=proposal, voter=registrant).counted is False
+
+
+def test_a_vote_does_not_take_the_snapshot_lock(make_proposal, make_user, moderator, bob, clock):
+    """Grants and proposal creation serialize on an advisory lock; votes must stay out of it."""
+    proposal = make_proposal()
+    whale = make_user("whale")
+    with _held_open(lambda: voting_power_grant(user=whale, power=10, actor=moderator,
+                                               reason="r")):
+        assert _without_waiting(
+            lambda: vote_cast(proposal=proposal, voter=bob, choice="for")).weight == 40_000
+

@@ -14,7 +14,6 @@ from governance_app.inputs import MAX_VOTING_POWER
 from governance_app.models import Proposal, Vote, VotingPowerCheckpoint
 from governance_app.selectors import SUBJECT_SEARCH_LIMIT, voting_power_at
 from governance_app.services import (
-    VOTE_UNIQUE,
     proposal_cancel,
     proposal_create,
     vote_cast,
@@ -513,11 +512,11 @@ def test_only_the_one_vote_constraint_counts_as_already_voted(make_proposal, ali
     Vote.objects.create(proposal=proposal, voter=alice, choice="for", weight=1)
     with pytest.raises(IntegrityError) as duplicate, transaction.atomic():
         Vote.objects.create(proposal=proposal, voter=alice, choice="for", weight=1)
-    assert is_unique_violation(duplicate.value, model=Vote, constraint=VOTE_UNIQUE) is True
+    assert is_unique_violation(duplicate.value, model=Vote, constraint="vote_one_per_voter") is True
     assert is_unique_violation(duplicate.value) is True
     with pytest.raises(IntegrityError) as other, transaction.atomic():
         Vote.objects.create(proposal=proposal, voter=bob, choice="for", weight=0)
-    assert is_unique_violation(other.value, model=Vote, constraint=VOTE_UNIQUE) is False
+    assert is_unique_violation(other.value, model=Vote, constraint="vote_one_per_voter") is False
 
 
 def test_a_backdated_grant_cannot_reach_into_a_snapshot(make_proposal, bob, moderator):

@@ -7,7 +7,8 @@ import time_machine
 from django.core.cache import cache
 
 from fees_app.services import account_for
-from models_app.models import Registration, StatusChange, UsageStats
+from models_app.models import Registration, StatusChange
+from models_app.selectors import usage_stats
 from registry_site.services import parameter_set
 from tests.models_app.conftest import HASH
 
@@ -311,7 +312,7 @@ def test_usage_records_and_charges(client_for, other_user, approved):
     assert response.status_code == 201, response.content
     body = response.json()
     assert (body["version"], body["fee"], body["balance"]) == ("1.0.0", 100, 999_900)
-    assert UsageStats.objects.get(pk=approved.pk).total_executions == 1
+    assert usage_stats(approved.pk).total_executions == 1
 
 
 def test_usage_needs_login_scope_and_valid_input(anon_client, client_for, other_user,
@@ -327,7 +328,7 @@ def test_usage_needs_login_scope_and_valid_input(anon_client, client_for, other_
         bad = api.post("/api/v1/models/bert-base/usage/", body)
         assert bad.status_code == 400
         assert list(bad.json()["fields"]) == [field]
-    assert UsageStats.objects.get(pk=approved.pk).total_executions == 0
+    assert usage_stats(approved.pk).total_executions == 0
 
 
 def test_usage_defaults_to_newest_approved(client_for, other_user, three_versions):
@@ -362,7 +363,7 @@ def test_usage_without_funds_is_402(client_for, make_user, approved):
                                       {"success": True, "duration_us": 1})
     assert response.status_code == 402
     assert (response.json()["needed"], response.json()["balance"]) == (100, 50)
-    assert UsageStats.objects.get(pk=approved.pk).total_executions == 0
+    assert usage_stats(approved.pk).total_executions == 0
 
 
 # --- GET stats and history -----------------------------------------------------------------
@@ -515,3 +516,28 @@ def test_approved_at_does_not_reveal_a_hidden_model(anon_client, register, other
     response = anon_client.get("/api/v1/models/never-public/history/",
                                {"approved_at": "2099-01-01T00:00:00Z"})
     assert response.status_code == 404
+
+
+# --- queries per write ----------------------------------------------------------------------
+# The service's transaction is a savepoint inside the test's (SAVEPOINT and RELEASE count);
+# on commit, not counted here: the usage fold (one statement) and the audit sealer's work.
+
+def test_usage_query_count(client_for, other_user, approved, django_assert_num_queries):
+    api = client_for(other_user, scopes=["usage"])
+    url = "/api/v1/models/bert-base/usage/"
+    api.post(url, {"success": True, "duration_us": 1}, format="json")  # stamps last_used_at
+    # token, moderator check, version lookup; share lock with the exact counters, schedule,
+    # debit, ledger row, first-use upsert, usage delta, audit event; savepoint and release
+    with django_assert_num_queries(12):
+        assert api.post(url, {"success": True, "duration_us": 1},
+                        format="json").status_code == 201
+
+
+def test_register_query_count(user_client, django_assert_num_queries):
+    body = {"name": "counted", "hash": "a" * 64, "size_bytes": 1024, "parameter_count": 1}
+    user_client.post("/api/v1/models/", {**body, "version": "1.0"}, format="json")
+    # token; name upsert, name lock, newest version, schedule, debit, ledger row, registration,
+    # usage row, history row, audit event; savepoint and release
+    with django_assert_num_queries(13):
+        assert user_client.post("/api/v1/models/", {**body, "version": "2.0"},
+                                format="json").status_code == 201

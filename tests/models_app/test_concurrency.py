@@ -8,7 +8,8 @@ import pytest
 
 from fees_app.models import LedgerEntry
 from fees_app.services import account_for
-from models_app.models import ModelName, Registration, UsageStats
+from models_app.models import ModelName, Registration
+from models_app.selectors import usage_stats
 from models_app.services import registration_create, usage_record
 from registry_site.errors import DomainError
 from tests.concurrency import run_at_once
@@ -53,7 +54,7 @@ def test_twenty_concurrent_usage_records_are_exact(approved, make_user):
     ]
     results = run_at_once(workers)
     assert not [r for r in results if isinstance(r, DomainError)]
-    stats = UsageStats.objects.get(pk=approved.pk)
+    stats = usage_stats(approved.pk)
     assert (stats.total_executions, stats.successful_executions, stats.failed_executions,
             stats.total_fees_collected, stats.unique_users) == (20, 16, 4, 2000, 4)
     assert stats.total_duration_us == sum(1000 + i for i in range(20))
@@ -71,4 +72,4 @@ def test_usage_races_with_insufficient_funds(approved, make_user):
     ])
     assert sum(1 for r in results if isinstance(r, DomainError)) == 10
     assert account_for(caller).balance == 0
-    assert UsageStats.objects.get(pk=approved.pk).total_executions == 10
+    assert usage_stats(approved.pk).total_executions == 10

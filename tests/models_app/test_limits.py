@@ -7,6 +7,7 @@ from fees_app.calculator import MAX_STORED_INT
 from fees_app.models import Account, LedgerEntry
 from fees_app.services import account_credit, account_for, fee_quote
 from models_app.models import ModelName, ModelUser, Registration, UsageStats
+from models_app.selectors import usage_stats
 from registry_site.errors import Conflict
 from registry_site.integrity import is_unique_violation
 from registry_site.models import AuditEvent
@@ -33,7 +34,9 @@ def test_versions_with_dots_inside_are_fine(user_client):
 
 
 def _usage_snapshot(registration):
-    return UsageStats.objects.filter(pk=registration.pk).values().get()
+    """The exact counters: the folded row plus pending deltas."""
+    usage = usage_stats(registration.pk)
+    return {name: getattr(usage, name) for name in [*UsageStats.COUNTERS, "last_execution"]}
 
 
 def _refused_without_trace(response, registration, user, counter, before, balance):

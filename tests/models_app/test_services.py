@@ -6,6 +6,7 @@ from django.core.cache import cache
 from fees_app.models import LedgerEntry
 from fees_app.services import account_for
 from models_app.models import ModelUser, Registration, Source, StatusChange, UsageStats
+from models_app.selectors import usage_stats
 from models_app.services import (
     registration_create,
     registration_fee_quote,
@@ -269,7 +270,7 @@ def test_usage_updates_counters_and_charges_caller(approved, other_user, user):
     usage_record(registration=approved, user=other_user, success=False, duration_us=3000)
     record = usage_record(registration=approved, user=user, success=True, duration_us=2000)
     assert record.fee == 100
-    stats = UsageStats.objects.get(pk=approved.pk)
+    stats = usage_stats(approved.pk)
     assert (stats.total_executions, stats.successful_executions, stats.failed_executions,
             stats.total_fees_collected, stats.unique_users, stats.avg_execution_time_us) == (
         3, 2, 1, 300, 2, 2000)
@@ -285,7 +286,7 @@ def test_usage_of_unapproved_version_conflicts(at_status, other_user, status):
     registration = at_status(status)
     with pytest.raises(Conflict):
         usage_record(registration=registration, user=other_user, success=True, duration_us=1)
-    assert UsageStats.objects.get(pk=registration.pk).total_executions == 0
+    assert usage_stats(registration.pk).total_executions == 0
     assert account_for(other_user).balance == 1_000_000
 
 
@@ -293,7 +294,7 @@ def test_usage_without_funds_records_nothing(approved, make_user):
     broke = make_user("broke")
     with pytest.raises(InsufficientFunds):
         usage_record(registration=approved, user=broke, success=True, duration_us=1)
-    stats = UsageStats.objects.get(pk=approved.pk)
+    stats = usage_stats(approved.pk)
     assert (stats.total_executions, stats.unique_users) == (0, 0)
     assert not ModelUser.objects.exists()
 
