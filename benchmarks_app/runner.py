@@ -292,7 +292,10 @@ class LockSampler:
                 self.report.samples_waiting += 1
                 for _pid, _blockers, locktype, mode, relation, query in blocked:
                     table = relation or next(iter(TABLE_IN_QUERY.findall(query or "")), "?")
-                    words = " ".join((query or "").split()[:4])
+                    words = (query or "").split()
+                    # The verb and the end ("... FOR UPDATE"): what kind of wait it is.
+                    words = " ".join(words if len(words) <= 8 else
+                                     [*words[:2], "...", *words[-4:]])
                     what = f"{table} ({locktype or '?'} {mode or ''}): {words}".strip()
                     self.report.waits[what] = self.report.waits.get(what, 0) + 1
 
