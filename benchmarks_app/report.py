@@ -128,7 +128,11 @@ def lock_lines(locks: dict) -> list[str]:
 
 
 def compare(small: list[dict], large: list[dict], sizes: tuple[int, int]) -> tuple[list, str]:
-    """p50 at the larger size over p50 at the smaller, and queries/request at both."""
+    """p50 at the larger size over p50 at the smaller, and queries/request at both.
+
+    The CPU ratio is shown beside it: on a busy machine p50 is mostly queueing, while CPU
+    per request says whether the work itself grows with the data.
+    """
     by_name = {f["scenario"]: f for f in small}
     rows = []
     for f in large:
@@ -139,17 +143,19 @@ def compare(small: list[dict], large: list[dict], sizes: tuple[int, int]) -> tup
         same_queries = round(f["queries_per_request"], 1) == round(base["queries_per_request"], 1)
         rows.append({"scenario": f["scenario"], "p50_small_ms": base["p50_ms"],
                      "p50_large_ms": f["p50_ms"], "ratio": ratio,
+                     "cpu_ratio": (f["cpu_ms"]["total"] / base["cpu_ms"]["total"]
+                                   if base["cpu_ms"]["total"] else float("inf")),
                      "queries_small": base["queries_per_request"],
                      "queries_large": f["queries_per_request"],
                      "met": ratio <= FLAT_RATIO and same_queries})
     small_n, large_n = sizes
     head = (f"{'scenario':<11}  {f'p50 @{small_n}':>12}  {f'p50 @{large_n}':>12}  {'ratio':>5}  "
-            f"{'q/req':>11}  met (ratio <= {FLAT_RATIO}, same queries)")
+            f"{'q/req':>11}  {'CPU ratio':>9}  met (ratio <= {FLAT_RATIO}, same queries)")
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(f"{r['scenario']:<11}  {r['p50_small_ms']:>12.1f}  {r['p50_large_ms']:>12.1f}"
                      f"  {r['ratio']:>5.2f}  {r['queries_small']:>5.1f}/{r['queries_large']:<5.1f}"
-                     f"  {'met' if r['met'] else 'NOT met'}")
+                     f"  {r['cpu_ratio']:>9.2f}  {'met' if r['met'] else 'NOT met'}")
     return rows, "\n".join(lines)
 
 
