@@ -5,6 +5,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
+from benchmarks_app.management.commands.bench import Command as BenchCommand
 from benchmarks_app.report import Round, Row, compare, lock_lines, markdown_table, table, write_json
 
 
@@ -76,6 +77,7 @@ def test_json_is_written_under_the_results_directory(tmp_path):
     (["--compare", "5,5"], "--compare takes two"),
     (["--models", "0"], "--models must be at least 1"),
     (["--duration", "-1"], "--duration must be positive"),
+    (["--duration", "0"], "--duration must be positive"),
     (["--rounds", "0"], "--rounds must be at least 1"),
     (["--threads", "4", "--connections", "2"], "--connections must be at least --threads"),
     (["--worker-class", "eventlet"], "--worker-class is sync or gthread"),
@@ -84,7 +86,11 @@ def test_json_is_written_under_the_results_directory(tmp_path):
     (["--database-prefix", "ai_registry"], "must contain 'bench'"),
     (["--threads", "16", "--connections", "16"], "exceed the 512 seeded writers"),
 ])
-def test_bad_arguments_stop_before_anything_starts(arguments, message):
+def test_bad_arguments_stop_before_anything_starts(arguments, message, monkeypatch):
+    def started(*args, **kwargs):
+        raise AssertionError("the arguments were accepted and a run started")
+
+    monkeypatch.setattr(BenchCommand, "run_size", started)
     with pytest.raises(CommandError) as refused:
         call_command("bench", *arguments)
     assert message in str(refused.value)

@@ -45,7 +45,8 @@ def test_other_methods_answer_405_in_the_error_shape():
     assert json.loads(body)["code"] == "method_not_allowed"
 
 
-def test_touches_neither_django_nor_the_database(django_assert_max_num_queries):
+def test_touches_neither_django_nor_the_database():
+    """No django_db mark: pytest-django refuses any database access here, so a query fails."""
     started = []
 
     def receiver(**kwargs):
@@ -53,8 +54,7 @@ def test_touches_neither_django_nor_the_database(django_assert_max_num_queries):
 
     request_started.connect(receiver)
     try:
-        with django_assert_max_num_queries(0):
-            status, _, _ = call(application)
+        status, _, _ = call(application)
     finally:
         request_started.disconnect(receiver)
     assert status == "200 OK"

@@ -45,12 +45,17 @@ def parse_sizes(raw: str) -> tuple[int, int]:
     return min(sizes), max(sizes)
 
 
+def _given(value, default):
+    """The option's value when given (0 included, so that it is refused), else the default."""
+    return default if value is None else value
+
+
 def check_options(options) -> dict:
     """The run's settings from the options; CommandError for any bad combination."""
     quick = options["quick"]
     plan = {
-        "models": options["models"] or (QUICK_MODELS if quick else DEFAULT_MODELS),
-        "duration": options["duration"] or (5.0 if quick else 20.0),
+        "models": _given(options["models"], QUICK_MODELS if quick else DEFAULT_MODELS),
+        "duration": _given(options["duration"], 5.0 if quick else 20.0),
         "warmup": options["warmup"] if options["warmup"] is not None else (1.0 if quick else 3.0),
         "rounds": options["rounds"], "threads": options["threads"],
         "connections": options["connections"], "workers": options["workers"],
