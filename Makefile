@@ -3,7 +3,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export DJANGO_SETTINGS_MODULE := registry_site.settings
 
-.PHONY: run test install lint benchmark benchmark-scanner worker
+
+.PHONY: run test install lint bench benchmark-scanner worker
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -34,19 +35,15 @@ test: $(PY)
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Load benchmark (issue 3) on its own PostgreSQL database and Redis db; never the real registry.
-# The data stays in $(BENCH_DB) and is reused; `dropdb -h 127.0.0.1 -U postgres ai_registry_bench`
-# removes it. Options: make benchmark BENCH_ARGS="--rows 200000 --seconds 20".
-BENCH_DB ?= ai_registry_bench
-BENCH_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/$(BENCH_DB) \
-	REDIS_URL=redis://127.0.0.1:6379/5
+# Load benchmark (issue 9): seeds ai_registry_bench_<N> (one PostgreSQL database per size,
+# reused by later runs; never the registry's), starts gunicorn with gunicorn.conf.py and its own
+# redis-server, drives every scenario with wrk and writes bench/results/<time>-<N>.json.
+# Options: make bench BENCH_ARGS="--quick" | "--models 1000" | "--compare 1000,100000".
+BENCH_DB_PREFIX ?= ai_registry_bench
 BENCH_ARGS ?=
 
-benchmark: $(PY)
-	psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$(BENCH_DB)'" \
-		| grep -q 1 || createdb -h 127.0.0.1 -U postgres $(BENCH_DB)
-	$(BENCH_ENV) $(PY) manage.py migrate --noinput
-	$(BENCH_ENV) $(PY) manage.py benchmark_registry $(BENCH_ARGS)
+bench: install
+	BENCH_DB_PREFIX=$(BENCH_DB_PREFIX) $(PY) manage.py bench $(BENCH_ARGS)
 
 # Scan benchmark (issue 8): peak memory and time per scan, 4/24/100 MiB files of every kind.
 # Options: make benchmark-scanner SCAN_BENCH_ARGS="--sizes 4,24 --kinds npy,zip-bomb".

@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "models_app",
     "governance_app",
     "accounts_app",
+    "benchmarks_app",
 ]
 
 MIDDLEWARE = [
@@ -119,6 +120,12 @@ MIDDLEWARE = [
 if not DEBUG:
     # Production serves static files from the app (collectstatic first); runserver does in DEBUG.
     MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")
+
+# `make bench` only: every answer carries X-Query-Count (benchmarks_app.middleware). Off, the
+# middleware is not installed at all.
+BENCH_QUERY_COUNT = env_bool("BENCH_QUERY_COUNT", False)
+if BENCH_QUERY_COUNT:
+    MIDDLEWARE.insert(0, "benchmarks_app.middleware.QueryCountMiddleware")
 
 ROOT_URLCONF = "registry_site.urls"
 WSGI_APPLICATION = "registry_site.wsgi.application"
@@ -374,6 +381,8 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # /livez never reaches Django (registry_site.liveness); /healthz is probed over plain
+    # HTTP by load balancers too.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 CONTENT_SECURITY_POLICY = {

@@ -16,7 +16,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 ROOT = Path(__file__).resolve().parents[1]
 
 # Lowest first: a module may import its own app and the apps before it, never one after it.
-LAYERS = ["registry_site", "fees_app", "models_app", "governance_app", "accounts_app"]
+LAYERS = ["registry_site", "fees_app", "models_app", "governance_app", "accounts_app",
+          "benchmarks_app"]
 # The root URLconf and the settings are where the apps are put together: they may name any app.
 MAY_NAME_ANY_APP = {"registry_site/urls.py", "registry_site/settings.py"}
 # Functions whose first argument (or ``viewname`` keyword) is a URL name.

@@ -1,0 +1,67 @@
+"""Production gunicorn configuration: ``gunicorn -c gunicorn.conf.py registry_site.wsgi``.
+
+Every value can be changed from the environment (GUNICORN_*), so one file serves a laptop, a
+2-core VM and a larger host. The defaults were measured with ``make bench`` on a 2-core
+machine (README, "Benchmark"): see the worker-class note below.
+"""
+
+import os
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+# Where to listen. Behind HAProxy or nginx this is a private address.
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000").split(",")
+
+# One process per core. The app is CPU-bound in Python (serializers, the ORM) and waits on
+# PostgreSQL and Redis only briefly, so more processes than cores just take turns on them;
+# a request that waits on a row lock holds its worker, which is why the writes keep
+# their transactions short instead of the config adding workers.
+workers = _int("GUNICORN_WORKERS", os.cpu_count() or 1)
+
+# gthread with a few threads per worker: keeps client and proxy connections alive (the sync
+# worker closes every connection after one answer, so each request pays a TCP handshake and
+# a new accept) and lets a worker answer /livez or a cached read while another thread waits
+# on the database. Measured on 2 cores, see README "Benchmark".
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+threads = _int("GUNICORN_THREADS", 4)
+
+# Idle keep-alive connections are held this long; above the proxy's own idle timeout would
+# only hold sockets the proxy already dropped, well below it costs reconnects.
+keepalive = _int("GUNICORN_KEEPALIVE", 5)
+# A request that runs longer than this is killed and its worker replaced (uploads stream
+# and are bounded by max_model_size, so they fit); graceful stops wait as long.
+timeout = _int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+
+# Load Django once in the master and fork the workers from it: a worker replaced under
+# max_requests starts in milliseconds instead of re-importing Django (about 1.5 s of CPU,
+# then a cold worker), and the workers share the loaded code's memory. Nothing connects to
+# PostgreSQL or Redis at import time (connections open on first use, in each worker). A code
+# deployment therefore restarts the master (not just HUP).
+preload_app = os.environ.get("GUNICORN_PRELOAD", "1") not in {"0", "false", "no", "off"}
+
+# Replace each worker after about this many requests, staggered by the jitter so that the
+# workers do not all restart at once: bounds any slow memory growth. High enough that a
+# busy worker restarts every few minutes, not every few seconds (/livez alone reaches
+# thousands per second).
+max_requests = _int("GUNICORN_MAX_REQUESTS", 50_000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 5_000)
+
+# The heartbeat file on tmpfs: on a disk-backed /tmp a slow fsync can make the master
+# think a busy worker hung.
+worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR",
+                                "/dev/shm" if os.path.isdir("/dev/shm") else None)
+
+# Access log off by default: the proxy in front logs every request already, and a line per
+# request is a measurable share of a fast request. GUNICORN_ACCESS_LOG=- writes to stdout.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+errorlog = os.environ.get("GUNICORN_ERROR_LOG", "-")
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+
+# Addresses whose X-Forwarded-* headers gunicorn trusts (the proxy); Django decides on the
+# client address itself (TRUSTED_PROXY_COUNT).
+forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
