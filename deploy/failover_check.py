@@ -53,7 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HAPROXY_CONFIG = ROOT / "deploy" / "haproxy.cfg"
 # The production gunicorn configuration, once the repository has one; until then the flags
 # below. Command-line flags override the file, so --bind and --workers stay this check's.
-GUNICORN_CONFIG = ROOT / "gunicorn.conf.py"
+GUNICORN_CONFIGS = [ROOT / "gunicorn.conf.py", ROOT / "deploy" / "gunicorn.conf.py"]
 CELERY_APP_MODULE = ROOT / "registry_site" / "celery.py"
 
 PUBLIC_HOST = "registry.failover.test"
@@ -328,7 +328,8 @@ class Load:
         pairs = [(p, u) for p in world.proposals for u in world.tokens]
         random.Random(7).shuffle(pairs)
         self.vote_pairs = pairs
-        self.threads = [threading.Thread(target=self.client, args=(i,), daemon=True)
+        self.crashes: list[str] = []  # a client thread that died of a bug in this script
+        self.threads = [threading.Thread(target=self.guarded_client, args=(i,), daemon=True)
                         for i in range(clients)]
 
     def start(self) -> None:
@@ -351,6 +352,13 @@ class Load:
         with self.lock:
             return sum(1 for o in self.outcomes if o.is_write and o.acknowledged
                        and o.served_by == host and o.started >= since)
+
+    def guarded_client(self, index: int) -> None:
+        try:
+            self.client(index)
+        except Exception as exc:  # noqa: BLE001  (reported as a failure of the check)
+            with self.lock:
+                self.crashes.append(f"client {index}: {type(exc).__name__}: {exc}")
 
     def client(self, index: int) -> None:
         rng = random.Random(1000 + index)
@@ -567,8 +575,9 @@ class FailoverCheck:
 
     def host_command(self, port: int) -> list[str]:
         command = [sys.executable, "-m", "gunicorn"]
-        if GUNICORN_CONFIG.exists():
-            command += ["--config", str(GUNICORN_CONFIG)]
+        config = next((path for path in GUNICORN_CONFIGS if path.exists()), None)
+        if config is not None:
+            command += ["--config", str(config)]
         return command + ["registry_site.wsgi", "--bind", f"127.0.0.1:{port}",
                           "--workers", str(self.args.workers), "--log-level", "warning",
                           "--graceful-timeout", "10"]
@@ -710,7 +719,7 @@ class FailoverCheck:
         return failures
 
     def check_answers(self, outcomes: list[Outcome]) -> list[str]:
-        failures = []
+        failures = [f"the load generator broke: {crash}" for crash in self.load.crashes]
         unexpected = [o for o in outcomes if not o.acknowledged and not o.lost]
         if unexpected:
             sample = "\n".join(f"    {o.kind} {o.request} -> {o.status} from {o.served_by}: "
