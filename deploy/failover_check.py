@@ -31,6 +31,7 @@ set, one `celery -A registry_site worker -B` runs beside the hosts, as in the RE
 import argparse
 import contextlib
 import http.client
+import io
 import itertools
 import json
 import os
@@ -707,7 +708,10 @@ class FailoverCheck:
         # Work the app defers past the request (the audit sealer, batched counters) must be
         # done before the invariants are read: run what beat would run, once, now.
         if "run_scheduled" in get_commands():
-            call_command("run_scheduled")
+            ran = io.StringIO()
+            call_command("run_scheduled", stdout=ran)
+            self.facts.append("run_scheduled before the checks: "
+                              + "; ".join(ran.getvalue().strip().splitlines()))
         failures += check_database(world, outcomes, self.facts)
         result = subprocess.run([sys.executable, "manage.py", "verify_audit_log"], cwd=ROOT,
                                 env=dict(os.environ), capture_output=True, text=True)
