@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export DJANGO_SETTINGS_MODULE := registry_site.settings
 
 
-.PHONY: run test install lint bench benchmark-scanner worker
+.PHONY: run test install lint bench benchmark-scanner worker failover-check
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -51,3 +51,13 @@ SCAN_BENCH_ARGS ?=
 
 benchmark-scanner: install
 	$(PY) manage.py benchmark_scanner $(SCAN_BENCH_ARGS)
+
+
+# Several app hosts (issue 9): two gunicorn hosts behind HAProxy (deploy/haproxy.cfg), one
+# SIGKILLed under a write load, then every acknowledged write and invariant checked. Needs
+# haproxy, PostgreSQL and Redis; makes and drops its own database. Options:
+# make failover-check FAILOVER_ARGS="--seconds 40 --clients 8".
+FAILOVER_ARGS ?=
+
+failover-check: install
+	$(PY) deploy/failover_check.py $(FAILOVER_ARGS)
