@@ -19,6 +19,8 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from models_app.api.serializers import (
+    REGISTRATION_COLUMNS,
+    VERSION_COLUMNS,
     ApprovedAtSerializer,
     ModelDetailSerializer,
     RegistrationSerializer,
@@ -27,6 +29,8 @@ from models_app.api.serializers import (
     UsageRecordSerializer,
     UsageStatsSerializer,
     VersionSummarySerializer,
+    registration_data,
+    version_summary_data,
 )
 from models_app.filtersets import RegistrationFilterSet
 from models_app.inputs import RegistrationInput, StatusChangeInput, UsageRequestInput
@@ -89,6 +93,11 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return Registration.objects.visible_to(self.request.user).select_related("owner",
                                                                                "usage")
 
+    def list(self, request):
+        rows = self.filter_queryset(self.get_queryset()).values(*REGISTRATION_COLUMNS)
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response([registration_data(r) for r in page])
+
     @extend_schema(
         summary="Register a model version and pay its fee",
         request=RegistrationInput,
@@ -105,35 +114,38 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(responses=ModelDetailSerializer)
     def retrieve(self, request, name=None):
-        versions = visible_versions(name=name, user=request.user)
+        versions = visible_versions(name=name, user=request.user).values(*REGISTRATION_COLUMNS)
         # One row more than embedded tells whether a next page exists, without a count.
         newest = list(versions[:EMBEDDED_VERSIONS + 1])
         if not newest:
             raise NotFound(f"No model named {name!r}.")
         wanted = request.query_params.get("version")
-        registration = newest[0] if not wanted else next(
-            (v for v in newest if v.version == wanted), None)
-        if registration is None and version_validator.regex.fullmatch(wanted):
-            registration = versions.filter(version=wanted).first()  # an older version
-        if registration is None:
+        row = newest[0] if not wanted else next(
+            (v for v in newest if v["version"] == wanted), None)
+        if row is None and version_validator.regex.fullmatch(wanted):
+            row = versions.filter(version=wanted).first()  # an older version
+        if row is None:
             raise NotFound(f"{name} has no version {wanted!r}.")
-        registration.newest_versions = newest[:EMBEDDED_VERSIONS]
-        registration.versions_next = None
+        versions_next = None
         if len(newest) > EMBEDDED_VERSIONS:
             url = request.build_absolute_uri(self.reverse_action("versions", args=[name]))
-            registration.versions_next = replace_query_param(
+            versions_next = replace_query_param(
                 replace_query_param(url, "page", 2), "page_size", EMBEDDED_VERSIONS)
-        return Response(ModelDetailSerializer(registration).data)
+        return Response({
+            **registration_data(row),
+            "versions": [version_summary_data(v) for v in newest[:EMBEDDED_VERSIONS]],
+            "versions_next": versions_next,
+        })
 
     @extend_schema(summary="Every visible version of a model, newest first, page by page",
                    responses=VersionSummarySerializer(many=True))
     @action(detail=True, methods=["get"], filterset_class=None)
     def versions(self, request, name=None):
         versions = visible_versions(name=name, user=request.user)
-        page = self.paginate_queryset(versions.select_related(None))
+        page = self.paginate_queryset(versions.values(*VERSION_COLUMNS))
         if not page and not versions.exists():
             raise NotFound(f"No model named {name!r}.")
-        return self.get_paginated_response(VersionSummarySerializer(page, many=True).data)
+        return self.get_paginated_response([version_summary_data(r) for r in page])
 
     @extend_schema(
         summary="Change a version's status",
