@@ -19,6 +19,7 @@ from models_app.models import (
     StorageCharge,
     UsageStats,
 )
+from models_app.read_cache import model_changed
 from registry_site.audit import audit_record
 from registry_site.errors import Conflict, Forbidden, InsufficientFunds, InvalidInput, Unavailable
 from registry_site.inputs import validated
@@ -116,6 +117,7 @@ def registration_create(*, owner, source: str = "api", **fields) -> Registration
                      "fee": entry.amount, "size_bytes": size_bytes, "source": source},
         )
         # fee_charge above has already marked the statistics as changed at commit.
+        model_changed(name)
     return registration
 
 
@@ -164,6 +166,7 @@ def registration_transition(*, registration: Registration, to_status: str, actor
                      "proposal_id": proposal_id},
         )
         statistics_changed()
+        model_changed(current.name)
     registration.status = current.status
     registration.updated_at = current.updated_at
     return registration
@@ -215,6 +218,7 @@ def usage_record(*, registration: Registration, user, success: bool,
             "total_duration_us": duration_us,
             "unique_users": new_user,
         }, now=now)
+        model_changed(current.name)  # its total_executions is on the model's page
         audit_record(
             action="model.usage_recorded", actor=user, target=current,
             details={"name": current.name, "version": current.version, "success": success,

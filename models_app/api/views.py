@@ -2,6 +2,7 @@
 
 import datetime
 
+from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import (
@@ -32,9 +33,10 @@ from models_app.api.serializers import (
     registration_data,
     version_summary_data,
 )
-from models_app.filtersets import RegistrationFilterSet
+from models_app.filtersets import ORDERINGS, RegistrationFilterSet
 from models_app.inputs import RegistrationInput, StatusChangeInput, UsageRequestInput
 from models_app.models import Registration, Source, StatusChange, version_validator
+from models_app.read_cache import cached_answer, store_answer
 from models_app.selectors import (
     approved_versions_at,
     model_versions,
@@ -55,6 +57,8 @@ from registry_site.throttling import ScopedRateThrottle
 NAME_PATTERN = r"[a-z0-9][a-z0-9._-]*"
 VERSION_PARAMETER = OpenApiParameter("version", str, description="One version instead of "
                                      "the newest.")
+# Every column ordering of the list pages by cursor; best match (the search rank) by page.
+KEYSET_ORDERINGS = frozenset(ORDERINGS.values())
 # How many versions a model's detail embeds; versions/ pages through the rest.
 EMBEDDED_VERSIONS = 10
 
@@ -93,8 +97,16 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return Registration.objects.visible_to(self.request.user).select_related("owner",
                                                                                "usage")
 
+    @property
+    def keyset_orderings(self):
+        # Only the list pages by cursor; versions/ and history/ keep their page links.
+        return KEYSET_ORDERINGS if self.action == "list" else ()
+
     def list(self, request):
-        rows = self.filter_queryset(self.get_queryset()).values(*REGISTRATION_COLUMNS)
+        queryset = self.filter_queryset(self.get_queryset())
+        # The sort key travels in the cursor, so each row also carries its ordering columns.
+        keys = [column.lstrip("-") for column in queryset.query.order_by]
+        rows = queryset.values(*dict.fromkeys([*REGISTRATION_COLUMNS, *keys]))
         page = self.paginate_queryset(rows)
         return self.get_paginated_response([registration_data(r) for r in page])
 
@@ -114,6 +126,18 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(responses=ModelDetailSerializer)
     def retrieve(self, request, name=None):
+        # Anonymous callers all see the same answer (approved versions only), so it is
+        # shared through the cache until a write on this name commits (models_app.read_cache).
+        if request.user.is_authenticated or request.accepted_media_type != "application/json":
+            return Response(self._detail(request, name))
+        variant = f"{request.scheme}://{request.get_host()}|{request.query_params.get('version')}"
+        content, generation = cached_answer(name, variant)
+        if content is None:
+            content = request.accepted_renderer.render(self._detail(request, name))
+            store_answer(name, variant, generation, content)
+        return HttpResponse(content, content_type="application/json")
+
+    def _detail(self, request, name: str) -> dict:
         versions = visible_versions(name=name, user=request.user).values(*REGISTRATION_COLUMNS)
         # One row more than embedded tells whether a next page exists, without a count.
         newest = list(versions[:EMBEDDED_VERSIONS + 1])
@@ -131,11 +155,11 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             url = request.build_absolute_uri(self.reverse_action("versions", args=[name]))
             versions_next = replace_query_param(
                 replace_query_param(url, "page", 2), "page_size", EMBEDDED_VERSIONS)
-        return Response({
+        return {
             **registration_data(row),
             "versions": [version_summary_data(v) for v in newest[:EMBEDDED_VERSIONS]],
             "versions_next": versions_next,
-        })
+        }
 
     @extend_schema(summary="Every visible version of a model, newest first, page by page",
                    responses=VersionSummarySerializer(many=True))

@@ -117,12 +117,18 @@ def test_moderator_lists_everything(moderator_client, catalog):
 
 
 def test_list_pages_without_counting(anon_client, catalog):
+    # The list's links page by cursor (issue 9); ?page= still answers an offset page.
     first = anon_client.get("/api/v1/models/?ordering=name&page_size=1").json()
     assert [r["name"] for r in first["results"]] == ["model-a"]
-    assert first["previous"] is None and "page=2" in first["next"]
-    second = anon_client.get("/api/v1/models/?ordering=name&page_size=1&page=2").json()
+    assert first["previous"] is None and "cursor=" in first["next"]
+    second = anon_client.get(first["next"]).json()
     assert [r["name"] for r in second["results"]] == ["model-c"]
     assert second["next"] is None
+    assert [r["name"] for r in anon_client.get(second["previous"]).json()["results"]] == \
+        ["model-a"]
+    by_page = anon_client.get("/api/v1/models/?ordering=name&page_size=1&page=2").json()
+    assert [r["name"] for r in by_page["results"]] == ["model-c"]
+    assert by_page["next"] is None and "cursor=" in by_page["previous"]
 
 
 def test_list_rejects_bad_filters(anon_client):
