@@ -185,7 +185,7 @@ if _redis_url:
     }
     CACHES = {
         "default": {"BACKEND": "registry_site.cache.FailOpenRedisCache", **_redis},
-        "throttles": {"BACKEND": "django.core.cache.backends.redis.RedisCache", **_redis},
+        "throttles": {"BACKEND": "registry_site.cache.RedisCache", **_redis},
     }
 elif not DEBUG:
     raise ImproperlyConfigured(

@@ -59,8 +59,8 @@ def registration_data(row: dict) -> dict:
         "architecture": row["architecture"], "input_shape": row["input_shape"],
         "output_shape": row["output_shape"], "size_bytes": row["size_bytes"],
         "parameter_count": row["parameter_count"], "registration_fee": row["registration_fee"],
-        # Every registration has its usage row; 0 is the serializer's default without one.
-        "total_executions": row["usage__total_executions"] or 0,
+        # Every registration has its usage row; without one the serializer writes null too.
+        "total_executions": row["usage__total_executions"],
         "registered_at": _iso(row["registered_at"]), "updated_at": _iso(row["updated_at"]),
     }
 
