@@ -12,7 +12,7 @@ set in that migration, and changing it means a new migration.
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
 from django.db import connections
 from django.db.models import BooleanField, Q
-from django.db.models.expressions import RawSQL
+from django.db.models.expressions import Col, RawSQL
 
 # "simple" keeps names and version strings as written (no stemming, no stop words), which
 # suits model names such as "bert-base-uncased" or "v2.1" better than a language dictionary.
@@ -28,9 +28,19 @@ def is_postgresql(queryset) -> bool:
     return connections[queryset.db].vendor == "postgresql"
 
 
-def _document(queryset) -> RawSQL:
-    table = queryset.model._meta.db_table
-    return RawSQL(f'"{table}"."{SEARCH_COLUMN}"', [], output_field=SearchVectorField())
+def _document_field() -> SearchVectorField:
+    field = SearchVectorField()
+    field.column = SEARCH_COLUMN
+    return field
+
+
+_DOCUMENT_FIELD = _document_field()
+
+
+def _document(queryset) -> Col:
+    # A column reference, not raw SQL: inside a subquery Django renames the table (U0), and
+    # a Col follows the rename where raw text would still name the outer table.
+    return Col(queryset.model._meta.db_table, _DOCUMENT_FIELD)
 
 
 def _query(terms: str) -> SearchQuery:
@@ -53,13 +63,23 @@ def search_registrations(queryset, terms: str):
     )
 
 
-def rank_by_relevance(queryset, terms: str):
-    """Annotate PostgreSQL matches with ``rank``, higher for a better match.
+# Best match ranks at most this many matches: the newest ones. A word that most models hold
+# ("model") otherwise made every search read and rank most of the table to show 100 rows;
+# a search wider than this is refined by more words or a filter, or ordered by a column.
+RANK_CANDIDATES = 1000
 
-    ts_rank reads the stored document, so ranking every match of a common word costs a
-    read per row, not a parse.
+
+def rank_by_relevance(queryset, terms: str):
+    """The newest RANK_CANDIDATES PostgreSQL matches, annotated with ``rank`` (higher for a
+    better match).
+
+    The candidates are chosen first (PostgreSQL walks the newest-first index and stops, or
+    sorts the few rows the GIN index finds), then only they are ranked.
     """
-    return queryset.annotate(rank=SearchRank(_document(queryset), _query(terms)))
+    candidates = queryset.order_by().values("pk")[:RANK_CANDIDATES]
+    ranked = queryset.model._default_manager.filter(pk__in=candidates)
+    ranked.query.select_related = queryset.query.select_related
+    return ranked.annotate(rank=SearchRank(_document(ranked), _query(terms)))
 
 
 def with_tag(queryset, tag: str):

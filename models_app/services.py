@@ -22,6 +22,7 @@ from models_app.models import (
     UsageStats,
 )
 from models_app.selectors import pending_usage
+from models_app.read_cache import model_changed
 from registry_site.audit import audit_record
 from registry_site.errors import (
     Conflict,
@@ -125,6 +126,7 @@ def registration_create(*, owner, source: str = "api", **fields) -> Registration
                      "fee": entry.amount, "size_bytes": size_bytes, "source": source},
         )
         # fee_charge above has already marked the statistics as changed at commit.
+        model_changed(name)
     return registration
 
 
@@ -188,6 +190,7 @@ def registration_transition(*, registration: Registration, to_status: str, actor
                      "proposal_id": proposal_id},
         )
         statistics_changed()
+        model_changed(current.name)
     registration.status = current.status
     registration.updated_at = current.updated_at
     return registration
@@ -245,6 +248,7 @@ def usage_record(*, registration: Registration, user, success: bool,
         UsageDelta.objects.create(registration_id=registration.pk, success=success,
                                   fee=entry.amount, duration_us=duration_us, new_user=new_user,
                                   recorded_at=now)
+        model_changed(registration.name)  # its total_executions is on the model's page
         audit_record(
             action="model.usage_recorded", actor=user, target=registration,
             details={"name": registration.name, "version": registration.version,

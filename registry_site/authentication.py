@@ -1,10 +1,13 @@
 """Bearer personal access tokens for the API."""
 
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from registry_site.models import ApiToken
+from registry_site.roles import MODERATORS_GROUP
 from registry_site.services import token_digest
 
 # last_used_at is written at most this often per token, so reads stay reads.
@@ -26,8 +29,13 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             secret = header[1].decode()
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Malformed token.") from None
+        # The moderator check rides along (registry_site.roles memoizes it on the user), so a
+        # token request costs one query before the view's own, not two.
+        memberships = get_user_model().groups.through.objects.filter(
+            user_id=OuterRef("user_id"), group__name=MODERATORS_GROUP)
         token = (
-            ApiToken.objects.select_related("user").filter(digest=token_digest(secret)).first()
+            ApiToken.objects.select_related("user").filter(digest=token_digest(secret))
+            .annotate(in_moderators=Exists(memberships)).first()
         )
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
@@ -38,6 +46,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Token has expired.")
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed("User is inactive.")
+        token.user._is_moderator = token.user.is_superuser or token.in_moderators
         if (
             token.last_used_at is None
             or (now - token.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS

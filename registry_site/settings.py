@@ -193,7 +193,7 @@ if _redis_url:
     }
     CACHES = {
         "default": {"BACKEND": "registry_site.cache.FailOpenRedisCache", **_redis},
-        "throttles": {"BACKEND": "django.core.cache.backends.redis.RedisCache", **_redis},
+        "throttles": {"BACKEND": "registry_site.cache.RedisCache", **_redis},
     }
 elif not DEBUG:
     raise ImproperlyConfigured(
@@ -344,7 +344,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "registry_site.pagination.PagePagination",
     "PAGE_SIZE": 25,
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    "DEFAULT_RENDERER_CLASSES": ["registry_site.api.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "registry_site.errors.exception_handler",

@@ -2,6 +2,7 @@
 
 import datetime
 
+from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import (
@@ -19,6 +20,8 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from models_app.api.serializers import (
+    REGISTRATION_COLUMNS,
+    VERSION_COLUMNS,
     ApprovedAtSerializer,
     ModelDetailSerializer,
     RegistrationSerializer,
@@ -27,10 +30,13 @@ from models_app.api.serializers import (
     UsageRecordSerializer,
     UsageStatsSerializer,
     VersionSummarySerializer,
+    registration_data,
+    version_summary_data,
 )
-from models_app.filtersets import RegistrationFilterSet
+from models_app.filtersets import ORDERINGS, RegistrationFilterSet
 from models_app.inputs import RegistrationInput, StatusChangeInput, UsageRequestInput
 from models_app.models import Registration, Source, StatusChange, version_validator
+from models_app.read_cache import cached_answer, store_answer
 from models_app.selectors import (
     approved_versions_at,
     model_versions,
@@ -51,6 +57,8 @@ from registry_site.throttling import ScopedRateThrottle
 NAME_PATTERN = r"[a-z0-9][a-z0-9._-]*"
 VERSION_PARAMETER = OpenApiParameter("version", str, description="One version instead of "
                                      "the newest.")
+# Every column ordering of the list pages by cursor; best match (the search rank) by page.
+KEYSET_ORDERINGS = frozenset(ORDERINGS.values())
 # How many versions a model's detail embeds; versions/ pages through the rest.
 EMBEDDED_VERSIONS = 10
 
@@ -89,6 +97,19 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return (Registration.objects.visible_to(self.request.user)
                 .select_related("owner", "usage").with_pending_executions())
 
+    @property
+    def keyset_orderings(self):
+        # Only the list pages by cursor; versions/ and history/ keep their page links.
+        return KEYSET_ORDERINGS if self.action == "list" else ()
+
+    def list(self, request):
+        queryset = self.filter_queryset(self.get_queryset())
+        # The sort key travels in the cursor, so each row also carries its ordering columns.
+        keys = [column.lstrip("-") for column in queryset.query.order_by]
+        rows = queryset.values(*dict.fromkeys([*REGISTRATION_COLUMNS, *keys]))
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response([registration_data(r) for r in page])
+
     @extend_schema(
         summary="Register a model version and pay its fee",
         request=RegistrationInput,
@@ -105,35 +126,50 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(responses=ModelDetailSerializer)
     def retrieve(self, request, name=None):
-        versions = visible_versions(name=name, user=request.user)
+        # Anonymous callers all see the same answer (approved versions only), so it is
+        # shared through the cache until a write on this name commits (models_app.read_cache).
+        if request.user.is_authenticated or request.accepted_media_type != "application/json":
+            return Response(self._detail(request, name))
+        variant = f"{request.scheme}://{request.get_host()}|{request.query_params.get('version')}"
+        content, generation = cached_answer(name, variant)
+        if content is None:
+            content = request.accepted_renderer.render(self._detail(request, name))
+            store_answer(name, variant, generation, content)
+        return HttpResponse(content, content_type="application/json")
+
+    def _detail(self, request, name: str) -> dict:
+        versions = visible_versions(name=name, user=request.user).values(*REGISTRATION_COLUMNS)
         # One row more than embedded tells whether a next page exists, without a count.
         newest = list(versions[:EMBEDDED_VERSIONS + 1])
         if not newest:
             raise NotFound(f"No model named {name!r}.")
         wanted = request.query_params.get("version")
-        registration = newest[0] if not wanted else next(
-            (v for v in newest if v.version == wanted), None)
-        if registration is None and version_validator.regex.fullmatch(wanted):
-            registration = versions.filter(version=wanted).first()  # an older version
-        if registration is None:
+        row = newest[0] if not wanted else next(
+            (v for v in newest if v["version"] == wanted), None)
+        if row is None and version_validator.regex.fullmatch(wanted):
+            row = versions.filter(version=wanted).first()  # an older version
+        if row is None:
             raise NotFound(f"{name} has no version {wanted!r}.")
-        registration.newest_versions = newest[:EMBEDDED_VERSIONS]
-        registration.versions_next = None
+        versions_next = None
         if len(newest) > EMBEDDED_VERSIONS:
             url = request.build_absolute_uri(self.reverse_action("versions", args=[name]))
-            registration.versions_next = replace_query_param(
+            versions_next = replace_query_param(
                 replace_query_param(url, "page", 2), "page_size", EMBEDDED_VERSIONS)
-        return Response(ModelDetailSerializer(registration).data)
+        return {
+            **registration_data(row),
+            "versions": [version_summary_data(v) for v in newest[:EMBEDDED_VERSIONS]],
+            "versions_next": versions_next,
+        }
 
     @extend_schema(summary="Every visible version of a model, newest first, page by page",
                    responses=VersionSummarySerializer(many=True))
     @action(detail=True, methods=["get"], filterset_class=None)
     def versions(self, request, name=None):
         versions = visible_versions(name=name, user=request.user)
-        page = self.paginate_queryset(versions.select_related(None))
+        page = self.paginate_queryset(versions.values(*VERSION_COLUMNS))
         if not page and not versions.exists():
             raise NotFound(f"No model named {name!r}.")
-        return self.get_paginated_response(VersionSummarySerializer(page, many=True).data)
+        return self.get_paginated_response([version_summary_data(r) for r in page])
 
     @extend_schema(
         summary="Change a version's status",

@@ -1,0 +1,86 @@
+"""Rendered anonymous answers of GET /api/v1/models/<name>/, shared through the cache.
+
+An anonymous caller sees exactly the approved versions, so every anonymous request for a name
+gets the same bytes; signed-in callers see more (their own versions, open proposals, all of
+it for moderators) and are never served from here. Each name has a generation number, moved
+on when a write that changes what the detail shows (a new version, a status change, a usage
+record) commits; an answer is stored with the generation read before the database was, and
+served only while that is still the current one. An answer computed from data older than a
+commit therefore carries the old generation and is never served after the commit's bump, as
+in registry_site.stats_cache. A hit costs one cache round trip (the generation and the answer
+in one MGET) and no query.
+
+If the cache is unreachable when a write commits, its bump is lost; answers then live at most
+ANSWER_SECONDS, which bounds how long such an outage can leave an old answer in place.
+"""
+
+import hashlib
+import logging
+import time
+
+from django.core.cache import cache
+from django.db import transaction
+
+from registry_site.errors import CACHE_ERRORS
+
+logger = logging.getLogger(__name__)
+
+ANSWER_SECONDS = 30
+
+
+def _generation_key(name: str) -> str:
+    return f"model-detail:gen:{name}"
+
+
+def _bump(name: str) -> None:
+    key = _generation_key(name)
+    # The strict cache raises rather than dropping the write after a recent failure; a
+    # development cache has no fail-open wrapper and is strict already.
+    store = getattr(cache, "strict", cache)
+    try:
+        try:
+            store.incr(key)
+        except ValueError:
+            # Never from 0: an evicted key restarts above every generation used before.
+            if not store.add(key, time.time_ns(), None):
+                store.incr(key)
+    except CACHE_ERRORS as exc:
+        # The write has committed: it must not answer an error because Redis is down.
+        logger.warning("model %s: cached answers not moved on, the cache is down: %s", name, exc)
+
+
+def model_changed(name: str) -> None:
+    """Call inside a write that changes what the detail of ``name`` shows.
+
+    The bump at commit is the one that keeps answers fresh; the one now also keeps this
+    transaction's own later reads (and a test's, whose transaction never commits) off the
+    answer cached before it. An answer stored between the two carries the first bump's
+    generation, which the second moves past.
+    """
+    _bump(name)
+    transaction.on_commit(lambda: _bump(name))
+
+
+def answer_key(name: str, variant: str) -> str:
+    # The variant (scheme, host, ?version=) is client text: hashed, any of it fits a key.
+    digest = hashlib.sha256(variant.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"model-detail:{name}:{digest}"
+
+
+def cached_answer(name: str, variant: str) -> tuple[bytes | None, int | None]:
+    """(the stored answer if it is current, the generation to store a new one under)."""
+    gen_key, key = _generation_key(name), answer_key(name, variant)
+    found = cache.get_many([gen_key, key])
+    generation = found.get(gen_key)
+    if generation is None:
+        cache.add(gen_key, time.time_ns(), None)
+        return None, cache.get(gen_key)
+    stored = found.get(key)
+    if stored is not None and stored[0] == generation:
+        return stored[1], generation
+    return None, generation
+
+
+def store_answer(name: str, variant: str, generation: int | None, content: bytes) -> None:
+    if generation is not None:
+        cache.set(answer_key(name, variant), (generation, content), ANSWER_SECONDS)

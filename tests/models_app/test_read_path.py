@@ -1,0 +1,191 @@
+"""The read path of issue 9: rows written out without serializers, the orjson renderer,
+cursor pages of the model list and the cached anonymous model detail."""
+
+import base64
+import datetime
+import json
+
+import pytest
+from rest_framework.renderers import JSONRenderer as DRFJSONRenderer
+
+from models_app.api.serializers import (
+    REGISTRATION_COLUMNS,
+    VERSION_COLUMNS,
+    RegistrationSerializer,
+    VersionSummarySerializer,
+    registration_data,
+    version_summary_data,
+)
+from models_app.models import Registration, UsageStats
+from models_app.read_cache import cached_answer, store_answer
+from registry_site.api.renderers import JSONRenderer
+
+Status = Registration.Status
+
+
+def test_rows_are_written_as_the_serializers_write_them(register, move, user):
+    odd = register(user, "odd-model", "1.0+build.7", description="Zeilen\u2028trenner «ü»",
+                   tags=["a", "ü"], input_shape=[1, 3])
+    move(odd, Status.APPROVED)
+    UsageStats.objects.filter(pk=odd.pk).update(total_executions=7, successful_executions=7)
+    plain = register(user, "plain-model")
+    UsageStats.objects.filter(pk=plain.pk).delete()
+    for registration in (odd, plain):
+        instance = Registration.objects.select_related("owner", "usage").get(pk=registration.pk)
+        row = Registration.objects.filter(pk=registration.pk).values(*REGISTRATION_COLUMNS).get()
+        assert registration_data(row) == RegistrationSerializer(instance).data
+        versions = Registration.objects.filter(pk=registration.pk).values(*VERSION_COLUMNS).get()
+        assert version_summary_data(versions) == VersionSummarySerializer(instance).data
+
+
+@pytest.mark.parametrize("data", [
+    {"text": "line\u2028and\u2029para «ü» \x00\x1f", "n": 2**63 - 1, "none": None, "t": True},
+    {"when": datetime.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=datetime.UTC),
+     "day": datetime.date(2026, 1, 2), "nested": [{"x": []}, {}]},
+    {"big": 2**70, "keys": {1: "int key"}},  # orjson refuses both: DRF's renderer answers
+    ["\ud800"],
+])
+def test_renderer_writes_drfs_bytes(data):
+    try:
+        expected = DRFJSONRenderer().render(data)
+    except UnicodeEncodeError:
+        with pytest.raises(UnicodeEncodeError):
+            JSONRenderer().render(data)
+        return
+    assert JSONRenderer().render(data) == expected
+
+
+# --- cursor pages ---------------------------------------------------------------------------
+
+@pytest.fixture
+def approved(register, move, user):
+    def make(*names):
+        return [move(register(user, name), Status.APPROVED) for name in names]
+    return make
+
+
+def walk(client, url):
+    seen, pages = [], 0
+    while url:
+        body = client.get(url).json()
+        seen += [(r["name"], r["version"]) for r in body["results"]]
+        url, pages = body["next"], pages + 1
+    return seen, pages
+
+
+@pytest.mark.parametrize("ordering", ["name", "-name", "-registered_at", "registered_at",
+                                      "size", "-size", "executions", "-executions"])
+def test_cursor_pages_cover_every_row_once_in_order(anon_client, approved, ordering):
+    approved(*(f"model-{i:02d}" for i in range(7)))
+    everything = anon_client.get(f"/api/v1/models/?ordering={ordering}&page_size=100").json()
+    expected = [(r["name"], r["version"]) for r in everything["results"]]
+    seen, pages = walk(anon_client, f"/api/v1/models/?ordering={ordering}&page_size=2")
+    assert (seen, pages) == (expected, 4)
+
+
+def test_cursor_pages_neither_repeat_nor_skip_across_inserts(anon_client, approved):
+    approved("model-b", "model-d", "model-f", "model-h")
+    first = anon_client.get("/api/v1/models/?ordering=name&page_size=2").json()
+    assert [r["name"] for r in first["results"]] == ["model-b", "model-d"]
+    # One row sorts before the page already read (an offset would repeat model-d), one after.
+    approved("model-a", "model-e")
+    seen, _ = walk(anon_client, first["next"])
+    assert [name for name, _ in seen] == ["model-e", "model-f", "model-h"]
+
+
+def test_previous_links_walk_back(anon_client, approved):
+    approved(*(f"model-{i}" for i in range(5)))
+    first = anon_client.get("/api/v1/models/?ordering=-name&page_size=2").json()
+    assert first["previous"] is None
+    second = anon_client.get(first["next"]).json()
+    third = anon_client.get(second["next"]).json()
+    assert third["next"] is None
+    back = anon_client.get(third["previous"]).json()
+    assert back["results"] == second["results"]
+    assert anon_client.get(back["previous"]).json()["results"] == first["results"]
+    assert anon_client.get(back["previous"]).json()["previous"] is None
+
+
+def cursor(payload) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("query", [
+    "cursor=not-a-cursor",
+    "cursor=" + cursor([["name", "version"], "n", ["a"]]),
+    "cursor=" + cursor([["name", "version"], "x", ["a", "b"]]),
+    "ordering=size&cursor=" + cursor([["name", "version"], "n", ["a", "b"]]),
+    "ordering=-registered_at&cursor=" + cursor([["-registered_at", "-id"], "n", ["soon", 1]]),
+    "ordering=-registered_at&cursor=" + cursor([["-registered_at", "-id"], "n",
+                                                ["2026-01-01T00:00:00", 1]]),
+    "ordering=size&cursor=" + cursor([["size_bytes", "id"], "n", [[1], 1]]),
+    "search=model&cursor=" + cursor([["-rank", "name", "version"], "n", [1, "a", "b"]]),
+])
+def test_bad_cursor_is_400_in_the_error_shape(anon_client, approved, query):
+    approved("model-a")
+    response = anon_client.get(f"/api/v1/models/?{query}")
+    assert response.status_code == 400
+    body = response.json()
+    assert (body["code"], list(body["fields"])) == ("invalid", ["cursor"])
+
+
+# --- the cached anonymous detail ----------------------------------------------------------
+
+def test_anonymous_detail_is_cached_until_a_write_commits(
+        anon_client, approved, moderator_client, django_assert_num_queries,
+        django_capture_on_commit_callbacks):
+    approved("cached-model")
+    first = anon_client.get("/api/v1/models/cached-model/")
+    with django_assert_num_queries(0):
+        again = anon_client.get("/api/v1/models/cached-model/")
+    assert (again.content, again["Content-Type"]) == (first.content, "application/json")
+    assert first.json()["status"] == "approved"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = moderator_client.post("/api/v1/models/cached-model/status/",
+                                         {"version": "1.0.0", "status": "suspended",
+                                          "reason": "reported"})
+    assert response.status_code == 200, response.content
+    assert anon_client.get("/api/v1/models/cached-model/").status_code == 404
+
+
+def test_an_answer_read_before_a_commit_is_never_served_after_it(
+        anon_client, approved, register, user, django_capture_on_commit_callbacks):
+    approved("racy-model")
+    variant = "http://testserver|None"
+    # A slow reader read the generation, then the database, before a new version committed...
+    _, generation = cached_answer("racy-model", variant)
+    stale = anon_client.get("/api/v1/models/racy-model/").content
+    with django_capture_on_commit_callbacks(execute=True):
+        register(user, "racy-model", "2.0.0")
+    # ... and stores its answer only afterwards: it is stored under the old generation.
+    store_answer("racy-model", variant, generation, b'{"stale": true}')
+    assert anon_client.get("/api/v1/models/racy-model/").content == stale
+
+
+def test_signed_in_callers_are_never_served_the_anonymous_answer(anon_client, user_client,
+                                                                  approved, register, user):
+    approved("mixed-model")
+    register(user, "mixed-model", "2.0.0")  # pending: the owner sees it, anonymous does not
+    assert anon_client.get("/api/v1/models/mixed-model/").json()["version"] == "1.0.0"
+    assert user_client.get("/api/v1/models/mixed-model/").json()["version"] == "2.0.0"
+    assert anon_client.get("/api/v1/models/mixed-model/").json()["version"] == "1.0.0"
+
+
+# --- queries per request, at two sizes ----------------------------------------------------
+
+def test_read_query_counts_do_not_grow_with_the_registry(
+        anon_client, client_for, user, approved, django_assert_num_queries):
+    api = client_for(user, scopes=["read"])
+    api.get("/api/v1/models/")  # first use stamps the token's last_used_at
+    for size in (3, 40):
+        approved(*(f"size{size}-model-{i:02d}" for i in range(size)))
+        with django_assert_num_queries(1):
+            page = anon_client.get("/api/v1/models/?ordering=name&page_size=2").json()
+        with django_assert_num_queries(1):
+            assert len(anon_client.get(page["next"]).json()["results"]) >= 1
+        with django_assert_num_queries(1):  # the first anonymous read of a name
+            anon_client.get(f"/api/v1/models/size{size}-model-01/")
+        with django_assert_num_queries(0):  # every later one, until a write on it
+            anon_client.get(f"/api/v1/models/size{size}-model-01/")
+        with django_assert_num_queries(2):  # token with the moderator check, versions
+            api.get(f"/api/v1/models/size{size}-model-01/")
