@@ -21,8 +21,8 @@ from models_app.models import (
     UsageDelta,
     UsageStats,
 )
-from models_app.selectors import pending_usage
 from models_app.read_cache import model_changed
+from models_app.selectors import pending_usage
 from registry_site.audit import audit_record
 from registry_site.errors import (
     Conflict,

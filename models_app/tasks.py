@@ -5,7 +5,7 @@ import datetime
 from celery import shared_task
 from django.utils import timezone
 
-from models_app.services import storage_fees_charge
+from models_app.services import storage_fees_charge, usage_counters_fold
 
 
 @shared_task(name="models_app.tasks.storage_fees_charge")
@@ -20,3 +20,9 @@ def storage_fees_charge_task(day: str | None = None) -> str:
     run = storage_fees_charge(day=date)
     return (f"storage fees for {date.isoformat()}: {run.charged} charged ({run.amount} in "
             f"total), {run.already_charged} already charged, {len(run.unpaid)} unpaid")
+
+
+@shared_task(name="models_app.tasks.usage_counters_fold")
+def usage_counters_fold_task() -> str:
+    """Fold pending usage deltas into the counter rows; rows another fold holds wait."""
+    return f"usage counters: {usage_counters_fold()} counter rows folded"

@@ -308,6 +308,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "models_app.tasks.storage_fees_charge",
         "schedule": crontab(hour=0, minute=5),  # the day just ended, in UTC
     },
+    # Each usage folds its own counter row after commit; this picks up rows a fold skipped
+    # (the row was busy) or a process that died after commit left behind.
+    "fold-usage-counters": {
+        "task": "models_app.tasks.usage_counters_fold",
+        "schedule": 5.0,
+        "options": {"expires": 50.0},
+    },
     "seal-audit-log": {
         "task": "registry_site.tasks.seal_audit_log",
         "schedule": float(AUDIT_SEAL_INTERVAL_SECONDS),

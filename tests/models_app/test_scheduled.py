@@ -7,8 +7,9 @@ import pytest
 import time_machine
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
-from models_app.models import StorageCharge
+from models_app.models import StorageCharge, UsageDelta, UsageStats
 from registry_site.audit import audit_record, audit_verify
 from registry_site.models import AuditEvent
 
@@ -26,7 +27,8 @@ def approved_yesterday(register, move, user):
 
 
 def test_every_job_runs_once_now(approved_yesterday, settings):
-    assert set(settings.CELERY_BEAT_SCHEDULE) == {"seal-audit-log", "charge-storage-fees"}
+    assert set(settings.CELERY_BEAT_SCHEDULE) == {"seal-audit-log", "charge-storage-fees",
+                                                  "fold-usage-counters"}
     audit_record(action="test.pending")
     with time_machine.travel("2026-05-02T00:05:00Z", tick=True):
         output = run_scheduled()
@@ -62,3 +64,16 @@ def test_a_failed_job_fails_the_command_after_the_others_ran(db, settings):
     assert "broken (models_app.tasks.storage_fees_charge): failed: ValueError" in err.getvalue()
     assert "seal-audit-log (registry_site.tasks.seal_audit_log): sealed 1 event(s)" in (
         out.getvalue())
+
+
+def test_the_fold_job_moves_usage_a_commit_did_not_fold(register, move, user):
+    """A usage whose after-commit fold never ran (the process died) waits in UsageDelta."""
+    registration = move(register(user, "folded"), "approved")
+    UsageDelta.objects.create(registration_id=registration.pk, success=True, fee=3,
+                              duration_us=40, new_user=True, recorded_at=timezone.now())
+    output = run_scheduled()
+    assert ("fold-usage-counters (models_app.tasks.usage_counters_fold): usage counters: 1 "
+            "counter rows folded") in output
+    assert not UsageDelta.objects.exists()
+    stats = UsageStats.objects.get(pk=registration.pk)
+    assert (stats.total_executions, stats.total_fees_collected, stats.unique_users) == (1, 3, 1)
