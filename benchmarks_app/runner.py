@@ -134,6 +134,9 @@ def server_env(*, database_url: str, redis_url: str, workers: int, worker_class:
         "DJANGO_LOG_LEVEL": "WARNING",
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
+        # As in production: a worker and beat seal the audit trail and fold counters, so a
+        # request does not seal in-process after its commit (what happens without a broker).
+        "CELERY_BROKER_URL": redis_url.rsplit("/", 1)[0] + "/1",
         "BENCH_QUERY_COUNT": "1",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_WORKERS": str(workers),
@@ -161,6 +164,16 @@ def start_gunicorn(base_dir: Path, env: dict, port: int, log) -> Server:
         time.sleep(0.3)
     process.stop()
     raise RuntimeError("gunicorn did not answer /healthz within 60 s")
+
+
+def start_worker(base_dir: Path, env: dict, log) -> Process:
+    """One Celery worker with beat, as `make worker` runs it, on the bench's own Redis."""
+    worker = Process([sys.executable, "-m", "celery", "-A", "registry_site", "worker", "-B",
+                      "--pool", "solo", "--loglevel", "WARNING"], env=env, cwd=base_dir, log=log)
+    time.sleep(2)
+    if not worker.alive():
+        raise RuntimeError("the Celery worker exited at start (see its log)")
+    return worker
 
 
 def get(url: str) -> tuple[int, bytes]:

@@ -206,11 +206,11 @@ def test_list_query_count_is_fixed(client_for, make_proposal, alice, bob, holder
         proposal = make_proposal(type="parameter_change", title=f"p{n}",
                                  payload={"parameter": "quorum_bps", "value": 500, "reason": "r"})
         vote_cast(proposal=proposal, voter=alice, choice="for")
-    # The token lookup, the moderator check (which versions the caller may see), the page of
-    # proposals with their state and subject, the caller's votes; the token's last-used stamp
-    # was written by the first request.
+    # The token lookup (which carries the moderator check deciding which versions the caller
+    # may see), the page of proposals with their state and subject, the caller's votes; the
+    # token's last-used stamp was written by the first request.
     client.get("/api/v1/proposals/")
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(3):
         response = client.get("/api/v1/proposals/")
     assert all(p["my_vote"]["choice"] == "for" for p in response.json()["results"])
 

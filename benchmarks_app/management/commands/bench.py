@@ -205,8 +205,9 @@ class Command(BaseCommand):
             work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="air-bench-")))
             redis_log = stack.enter_context(open(work / "redis.log", "wb"))  # noqa: SIM115
             gunicorn_log = stack.enter_context(open(work / "gunicorn.log", "wb"))  # noqa: SIM115
+            worker_log = stack.enter_context(open(work / "worker.log", "wb"))  # noqa: SIM115
             redis, redis_url = runner.start_redis(redis_log)
-            server = None
+            server = self.worker = None
             try:
                 self.prepare_database(postgres, database, dsn, models, redis_url,
                                       open_per_thread * threads if "vote" in names else 0)
@@ -216,6 +217,7 @@ class Command(BaseCommand):
                                         worker_class=plan["worker_class"],
                                         threads=plan["worker_threads"], port=port)
                 server = runner.start_gunicorn(Path(settings.BASE_DIR), env, port, gunicorn_log)
+                self.worker = runner.start_worker(Path(settings.BASE_DIR), env, worker_log)
                 self.stdout.write(f"gunicorn answers on {server.base}; Redis {redis_url}.")
                 context = self.context(dsn, threads, pool, open_per_thread)
                 for name in names:
@@ -235,6 +237,8 @@ class Command(BaseCommand):
             finally:
                 if server is not None:
                     server.process.stop()
+                if self.worker is not None:
+                    self.worker.stop()
                 redis.stop()
         return figures, locks, database
 
@@ -307,7 +311,9 @@ class Command(BaseCommand):
             for t in range(threads):
                 lines = request_lines(scenario, context, t, offsets[name][t], count)
                 (work / f"{name}.{t}.tsv").write_text("\n".join(lines) + "\n")
-            app_before = runner.tree_seconds(server.process.pid)
+            # The app is gunicorn and the Celery worker (sealing, folding what requests wrote).
+            app_before = (runner.tree_seconds(server.process.pid)
+                          + runner.tree_seconds(self.worker.pid))
             redis_before = runner.tree_seconds(redis.pid)
             meter.start()
             if measured and scenario.sample_locks:
@@ -317,7 +323,8 @@ class Command(BaseCommand):
                                     seconds=seconds)
             locked = sampler.stop() if measured and scenario.sample_locks else None
             db = meter.stop()
-            app = runner.tree_seconds(server.process.pid) - app_before
+            app = (runner.tree_seconds(server.process.pid)
+                   + runner.tree_seconds(self.worker.pid) - app_before)
             redis_cpu = runner.tree_seconds(redis.pid) - redis_before
             for t, counters in enumerate(sorted(result["threads"], key=lambda c: c["id"])):
                 offsets[name][t] += int(counters["sent"])
