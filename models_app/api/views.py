@@ -94,8 +94,7 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     throttle_scopes = {"create": "register", "usage": "usage"}
 
     def get_queryset(self):
-        return (Registration.objects.visible_to(self.request.user)
-                .select_related("owner", "usage").with_pending_executions())
+        return Registration.objects.visible_to(self.request.user).select_related("owner", "usage")
 
     @property
     def keyset_orderings(self):
@@ -103,7 +102,8 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return KEYSET_ORDERINGS if self.action == "list" else ()
 
     def list(self, request):
-        queryset = self.filter_queryset(self.get_queryset())
+        # Pending executions are annotated last: ranked search rebuilds the queryset.
+        queryset = self.filter_queryset(self.get_queryset()).with_pending_executions()
         # The sort key travels in the cursor, so each row also carries its ordering columns.
         keys = [column.lstrip("-") for column in queryset.query.order_by]
         rows = queryset.values(*dict.fromkeys([*REGISTRATION_COLUMNS, *keys]))

@@ -532,9 +532,10 @@ def test_usage_query_count(client_for, other_user, approved, django_assert_num_q
     api = client_for(other_user, scopes=["usage"])
     url = "/api/v1/models/bert-base/usage/"
     api.post(url, {"success": True, "duration_us": 1}, format="json")  # stamps last_used_at
-    # token, moderator check, version lookup; share lock with the exact counters, schedule,
-    # debit, ledger row, first-use upsert, usage delta, audit event; savepoint and release
-    with django_assert_num_queries(12):
+    # token (with the moderator check), version lookup; share lock with the exact counters,
+    # schedule, debit, ledger row, first-use upsert, usage delta, audit event; savepoint and
+    # release
+    with django_assert_num_queries(11):
         assert api.post(url, {"success": True, "duration_us": 1},
                         format="json").status_code == 201
 

@@ -32,7 +32,8 @@ def test_rows_are_written_as_the_serializers_write_them(register, move, user):
     UsageStats.objects.filter(pk=plain.pk).delete()
     for registration in (odd, plain):
         instance = Registration.objects.select_related("owner", "usage").get(pk=registration.pk)
-        row = Registration.objects.filter(pk=registration.pk).values(*REGISTRATION_COLUMNS).get()
+        row = (Registration.objects.filter(pk=registration.pk).with_pending_executions()
+               .values(*REGISTRATION_COLUMNS).get())
         assert registration_data(row) == RegistrationSerializer(instance).data
         versions = Registration.objects.filter(pk=registration.pk).values(*VERSION_COLUMNS).get()
         assert version_summary_data(versions) == VersionSummarySerializer(instance).data
