@@ -2,7 +2,7 @@
 
 import threading
 
-from django.db import connection
+from django.db import connection, transaction
 
 
 def run_at_once(jobs):
@@ -26,3 +26,11 @@ def run_at_once(jobs):
     for thread in threads:
         thread.join()
     return results
+
+
+def without_waiting(work, timeout: str = "300ms"):
+    """Run ``work`` in a transaction that fails if it must wait ``timeout`` for any lock."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL lock_timeout = '{timeout}'")
+        return work()

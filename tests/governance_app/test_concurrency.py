@@ -17,7 +17,7 @@ from governance_app.services import (
 )
 from models_app.models import StatusChange
 from registry_site.errors import Conflict, DomainError
-from tests.concurrency import run_at_once
+from tests.concurrency import run_at_once, without_waiting
 
 # serialized_rollback puts back the rows data migrations made (fee schedules, groups) after
 # the flush that ends each transactional test.
@@ -192,14 +192,6 @@ def _held_open(work):
         thread.join()
 
 
-def _without_waiting(work):
-    """Run ``work`` in a transaction that fails if it must wait 300 ms for any lock."""
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL lock_timeout = '300ms'")
-        return work()
-
-
 def test_a_voter_does_not_wait_for_another_voters_open_transaction(make_proposal, registrant,
                                                                    bob, clock):
     """Votes locked the proposal FOR UPDATE from their first statement, so every voter of a
@@ -209,7 +201,7 @@ def test_a_voter_does_not_wait_for_another_voters_open_transaction(make_proposal
     voting_power_grant(user=registrant, power=5, reason="test power")
     proposal = make_proposal()
     with _held_open(lambda: vote_cast(proposal=proposal, voter=registrant, choice="against")):
-        vote = _without_waiting(lambda: vote_cast(proposal=proposal, voter=bob, choice="for"))
+        vote = without_waiting(lambda: vote_cast(proposal=proposal, voter=bob, choice="for"))
     assert vote.counted
     proposal.refresh_from_db()
     assert proposal.tally == {"for": 40_000, "against": 0, "abstain": 0}
@@ -222,6 +214,6 @@ def test_a_vote_does_not_take_the_snapshot_lock(make_proposal, make_user, modera
     whale = make_user("whale")
     with _held_open(lambda: voting_power_grant(user=whale, power=10, actor=moderator,
                                                reason="r")):
-        assert _without_waiting(
+        assert without_waiting(
             lambda: vote_cast(proposal=proposal, voter=bob, choice="for")).weight == 40_000
 

@@ -16,6 +16,7 @@ from fees_app.models import LedgerEntry
 from fees_app.services import account_for, schedule_install
 from models_app.selectors import usage_stats
 from models_app.services import usage_record
+from tests.concurrency import without_waiting
 
 pytestmark = [pytest.mark.postgres,
               pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -49,15 +50,7 @@ def held_open(work):
         thread.join()
 
 
-def without_waiting(work):
-    """Run ``work`` in a transaction that fails if it must wait 300 ms for any lock."""
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL lock_timeout = '300ms'")
-        return work()
-
-
-def test_two_users_record_usage_of_one_model_without_waiting(approved, make_user):
+def test_two_users_record_usage_of_one_modelwithout_waiting(approved, make_user):
     """Usage used to lock the registration FOR UPDATE and update its counter row in the
     transaction: every user of a model queued behind the others' commits."""
     first, second = make_user("first", balance=1000), make_user("second", balance=1000)
