@@ -132,16 +132,32 @@ def free_port() -> int:
 
 
 def group_alive(group: int) -> bool:
-    """Whether a live (not zombie) process of the group is left, from /proc (Linux)."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    """Whether a live (not zombie) thread of the group is left, from /proc (Linux).
+
+    Threads, not processes: a gthread worker's main thread turns zombie as soon as it exits,
+    while its other threads are still tearing down and the listening socket they share is
+    still open (so a connect still lands in its queue and is reset a moment later)."""
+    for stat in Path("/proc").glob("[0-9]*/task/[0-9]*/stat"):
         try:
-            # "pid (comm) state ppid pgrp ..."; comm may hold spaces, so split after it.
+            # "tid (comm) state ppid pgrp ..."; comm may hold spaces, so split after it.
             fields = stat.read_text().rpartition(")")[2].split()
         except OSError:
             continue
-        if int(fields[2]) == group and fields[0] != "Z":
+        if int(fields[2]) == group and fields[0] not in ("Z", "X"):
             return True
     return False
+
+
+def refuses(address: str) -> bool:
+    """Whether a connect to host:port is refused (nothing listens there any more)."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
 
 
 class Process:
@@ -164,15 +180,16 @@ class Process:
 
     def kill(self) -> None:
         """SIGKILL the whole group: no worker gets to finish its request. Returns once no
-        process of the group is left (until then a worker may still hold the socket)."""
+        thread of the group is left and its address refuses connections (until then a
+        connect may still land in the listening socket's queue)."""
         group = self.popen.pid
         os.killpg(group, signal.SIGKILL)
         self.popen.wait()
         deadline = time.monotonic() + 30
-        while group_alive(group):
+        while group_alive(group) or (self.address and not refuses(self.address)):
             if time.monotonic() > deadline:
                 raise Failed(f"process group {group} of {self.name} survived SIGKILL")
-            time.sleep(0.01)
+            time.sleep(0.005)
 
     def stop(self, grace: float = 15) -> None:
         """SIGTERM (gunicorn finishes its requests), then SIGKILL whatever of the group is left."""

@@ -11,7 +11,10 @@ import importlib.util
 import os
 import re
 import shutil
+import socket
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -68,6 +71,40 @@ def test_haproxy_accepts_the_configuration(tmp_path):
     result = subprocess.run([binary, "-c", "-f", str(CONFIG)], env=env, capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# Telling when the killed host is gone --------------------------------------------------------
+
+# The main thread exits while another thread of the process lives on (a gthread worker being
+# torn down): the process shows as a zombie, yet it still holds its open sockets.
+HALF_DEAD = ("import ctypes, threading, time\n"
+             "threading.Thread(target=time.sleep, args=(30,)).start()\n"
+             "ctypes.CDLL(None).pthread_exit(None)\n")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_group_whose_main_thread_is_a_zombie_is_alive_while_a_thread_lives():
+    child = subprocess.Popen([sys.executable, "-c", HALF_DEAD], start_new_session=True)
+    try:
+        stat = Path(f"/proc/{child.pid}/stat")
+        deadline = time.monotonic() + 10
+        while stat.read_text().rpartition(")")[2].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the main thread never exited"
+            time.sleep(0.01)
+        assert fc.group_alive(child.pid)
+    finally:
+        os.killpg(child.pid, 9)
+        child.wait()
+    assert not fc.group_alive(child.pid)
+
+
+def test_an_address_refuses_only_once_nothing_listens():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
+        assert not fc.refuses(address)
+    assert fc.refuses(address)
 
 
 # The database checks, against a world seeded by the check's own seed -----------------------
