@@ -674,7 +674,7 @@ class FailoverCheck:
             victim.kill()
             self.kill_time, self.dead_time = killed_at, load.now()
             self.events.append(f"{VICTIM} (process group {group}) SIGKILLed at {killed_at:.2f} s"
-                               f", every process of it gone at {self.dead_time:.2f} s")
+                               f", every thread of it gone at {self.dead_time:.2f} s")
             # 2. The survivor carries the load, and HAProxy notices the dead host.
             self.wait_for(lambda: self.host_states().get(VICTIM, "").startswith("DOWN"), 30,
                           f"HAProxy did not mark {VICTIM} down")
