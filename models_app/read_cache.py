@@ -10,12 +10,15 @@ commit therefore carries the old generation and is never served after the commit
 in registry_site.stats_cache. A hit costs one cache round trip (the generation and the answer
 in one MGET) and no query.
 
-If the cache is unreachable when a write commits, its bump is lost; answers then live at most
-ANSWER_SECONDS, which bounds how long such an outage can leave an old answer in place.
+If the cache is unreachable when a write commits, the process keeps the name and moves its
+generation on at its next cache read that reaches Redis (a process that serves writes also
+serves reads); answers live at most ANSWER_SECONDS, which bounds how long an outage that also
+ends the process can leave an old answer in place.
 """
 
 import hashlib
 import logging
+import threading
 import time
 
 from django.core.cache import cache
@@ -25,14 +28,20 @@ from registry_site.errors import CACHE_ERRORS
 
 logger = logging.getLogger(__name__)
 
-ANSWER_SECONDS = 30
+# Generations keep answers exact; the lifetime only bounds a lost bump (see above) and the
+# memory of names nobody reads any more.
+ANSWER_SECONDS = 300
+
+# Names whose bump failed with the cache down, moved on at the next read that reaches it.
+_unbumped: set[str] = set()
+_unbumped_lock = threading.Lock()
 
 
 def _generation_key(name: str) -> str:
     return f"model-detail:gen:{name}"
 
 
-def _bump(name: str) -> None:
+def _bump(name: str) -> bool:
     key = _generation_key(name)
     # The strict cache raises rather than dropping the write after a recent failure; a
     # development cache has no fail-open wrapper and is strict already.
@@ -46,7 +55,21 @@ def _bump(name: str) -> None:
                 store.incr(key)
     except CACHE_ERRORS as exc:
         # The write has committed: it must not answer an error because Redis is down.
-        logger.warning("model %s: cached answers not moved on, the cache is down: %s", name, exc)
+        logger.warning("model %s: cached answers not moved on yet, the cache is down: %s",
+                       name, exc)
+        with _unbumped_lock:
+            _unbumped.add(name)
+        return False
+    return True
+
+
+def _bump_the_unbumped() -> set[str]:
+    """Move on the generations whose bump failed; returns the names moved on."""
+    with _unbumped_lock:
+        names = set(_unbumped)
+        _unbumped.clear()
+    moved = {name for name in names if _bump(name)}
+    return moved
 
 
 def model_changed(name: str) -> None:
@@ -71,6 +94,9 @@ def cached_answer(name: str, variant: str) -> tuple[bytes | None, int | None]:
     """(the stored answer if it is current, the generation to store a new one under)."""
     gen_key, key = _generation_key(name), answer_key(name, variant)
     found = cache.get_many([gen_key, key])
+    # The cache answers again: first move on what a write could not while it was down.
+    if _unbumped and found and name in _bump_the_unbumped():
+        found = cache.get_many([gen_key, key])
     generation = found.get(gen_key)
     if generation is None:
         cache.add(gen_key, time.time_ns(), None)

@@ -163,6 +163,35 @@ def test_an_answer_read_before_a_commit_is_never_served_after_it(
     assert anon_client.get("/api/v1/models/racy-model/").content == stale
 
 
+def test_a_bump_lost_while_the_cache_was_down_is_made_when_it_answers_again(
+        anon_client, approved, moderator_client, monkeypatch, django_capture_on_commit_callbacks):
+    import redis
+
+    from django.core.cache import cache
+
+    from models_app import read_cache
+
+    approved("outage-model")
+    assert anon_client.get("/api/v1/models/outage-model/").status_code == 200  # cached
+    store = getattr(cache, "strict", cache)
+
+    def down(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("Redis is down")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(store, "incr", down)
+        patched.setattr(store, "add", down)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = moderator_client.post("/api/v1/models/outage-model/status/",
+                                             {"version": "1.0.0", "status": "suspended",
+                                              "reason": "reported"})
+        assert response.status_code == 200, response.content  # the write does not fail
+    assert read_cache._unbumped == {"outage-model"}
+    # Back up: the first read moves the generation on and never serves the old answer.
+    assert anon_client.get("/api/v1/models/outage-model/").status_code == 404
+    assert read_cache._unbumped == set()
+
+
 def test_signed_in_callers_are_never_served_the_anonymous_answer(anon_client, user_client,
                                                                   approved, register, user):
     approved("mixed-model")
