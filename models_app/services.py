@@ -2,8 +2,10 @@
 
 import datetime
 import logging
+import time
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Exists, F, Q
 from django.utils import timezone
@@ -317,9 +319,24 @@ def _first_use(registration_id: int, user_id: int, now) -> bool:
         return cursor.fetchone() is not None
 
 
+# When this process last folded after a commit (USAGE_FOLD_AFTER_COMMIT_MS).
+_last_fold = 0.0
+
+
 def _fold_after_commit(registration_id: int) -> None:
+    global _last_fold
+    every = settings.USAGE_FOLD_AFTER_COMMIT_MS / 1000
+    if every:
+        now = time.monotonic()
+        if now - _last_fold < every:
+            return  # folded a moment ago; reads add the pending rows, so nothing is stale
+        # Two threads may both fold here; rows the other holds are skipped, not waited for.
+        _last_fold = now
+        registration_ids = None  # everything pending, this process's other records too
+    else:
+        registration_ids = [registration_id]
     try:
-        usage_counters_fold(registration_ids=[registration_id])
+        usage_counters_fold(registration_ids=registration_ids)
     except DatabaseError as exc:
         # The record has committed and its pending row keeps the figures exact; the
         # scheduled fold tries again.

@@ -300,6 +300,14 @@ AUDIT_SEAL_INTERVAL_SECONDS = env_int("AUDIT_SEAL_INTERVAL_SECONDS", 1, minimum=
 AUDIT_SEAL_BATCH = 500
 AUDIT_SEAL_ON_COMMIT = CELERY_TASK_ALWAYS_EAGER
 
+# Usage counters: a record commits an insert-only delta row, folded into the counter row by
+# beat (fold-usage-counters, every 5 s) and by the process that recorded it, at most once per
+# this many milliseconds (a statement and a transaction less on almost every record). 0: after
+# every record, which is the default without a broker, where nothing else folds.
+USAGE_FOLD_AFTER_COMMIT_MS = env_int("USAGE_FOLD_AFTER_COMMIT_MS",
+                                     0 if CELERY_TASK_ALWAYS_EAGER else 1000,
+                                     minimum=0, maximum=60_000)
+
 # What beat starts, and what `manage.py run_scheduled` runs once, now. Jobs are idempotent:
 # running one again, or late, does no harm.
 # run_scheduled runs them in this order: sealing last seals what the others audited.

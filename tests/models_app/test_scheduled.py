@@ -77,3 +77,28 @@ def test_the_fold_job_moves_usage_a_commit_did_not_fold(register, move, user):
     assert not UsageDelta.objects.exists()
     stats = UsageStats.objects.get(pk=registration.pk)
     assert (stats.total_executions, stats.total_fees_collected, stats.unique_users) == (1, 3, 1)
+
+
+@pytest.mark.parametrize("every_ms, pending_after", [(0, 0), (60_000, 2)])
+def test_a_process_folds_after_a_commit_at_most_once_per_interval(
+        register, move, user, make_user, settings, monkeypatch, every_ms, pending_after,
+        django_capture_on_commit_callbacks):
+    """0 (no broker): every record folds its own counters. With a broker, beat folds and a
+    process folds at most once per USAGE_FOLD_AFTER_COMMIT_MS on top; the figures read the
+    same either way."""
+    from models_app import services
+    from models_app.selectors import usage_stats
+
+    settings.USAGE_FOLD_AFTER_COMMIT_MS = every_ms
+    monkeypatch.setattr(services, "_last_fold", 0.0)
+    registration = move(register(user, "folded-often"), "approved")
+    caller = make_user("caller", balance=1000)
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            services.usage_record(registration=registration, user=caller, success=True,
+                                  duration_us=10)
+    assert UsageDelta.objects.count() == pending_after
+    assert usage_stats(registration.pk).total_executions == 3
+    run_scheduled()
+    assert not UsageDelta.objects.exists()
+    assert UsageStats.objects.get(pk=registration.pk).total_executions == 3
