@@ -1,16 +1,21 @@
-"""Rendered anonymous answers of GET /api/v1/models/<name>/, shared through the cache.
+"""Rendered anonymous answers of the model detail and the model list, shared through the cache.
 
-An anonymous caller sees exactly the approved versions, so every anonymous request for a name
+An anonymous caller sees exactly the approved versions, so every anonymous request for a URL
 gets the same bytes; signed-in callers see more (their own versions, open proposals, all of
-it for moderators) and are never served from here. Each name has a generation number, moved
-on when a write that changes what the detail shows (a new version, a status change, a usage
-record) commits; an answer is stored with the generation read before the database was, and
-served only while that is still the current one. An answer computed from data older than a
-commit therefore carries the old generation and is never served after the commit's bump, as
-in registry_site.stats_cache. A hit costs one cache round trip (the generation and the answer
+it for moderators) and are never served from here. Each subject (a model name, or CATALOG for
+the list pages) has a generation number, moved on when a write that changes what it shows
+commits; an answer is stored with the generation read before the database was, and served
+only while that is still the current one. An answer computed from data older than a commit
+therefore carries the old generation and is never served after the commit's bump, as in
+registry_site.stats_cache. A hit costs one cache round trip (the generation and the answer
 in one MGET) and no query.
 
-If the cache is unreachable when a write commits, the process keeps the name and moves its
+The list pages follow every change but one: a usage record moves only its model's generation,
+not the catalog's (else every execution anywhere would empty the list cache). The execution
+counts on an anonymous list page are therefore up to LIST_ANSWER_SECONDS old; statuses,
+versions and everything else on it are exact, and the model detail's counts are exact.
+
+If the cache is unreachable when a write commits, the process keeps the subject and moves its
 generation on at its next cache read that reaches Redis (a process that serves writes also
 serves reads); answers live at most ANSWER_SECONDS, which bounds how long an outage that also
 ends the process can leave an old answer in place.
@@ -31,6 +36,10 @@ logger = logging.getLogger(__name__)
 # Generations keep answers exact; the lifetime only bounds a lost bump (see above) and the
 # memory of names nobody reads any more.
 ANSWER_SECONDS = 300
+# The anonymous list pages: how old their execution counts may be (see above).
+LIST_ANSWER_SECONDS = 2
+# The list pages' subject: "*" is in no model name.
+CATALOG = "*catalog"
 
 # Names whose bump failed with the cache down, moved on at the next read that reaches it.
 _unbumped: set[str] = set()
@@ -55,7 +64,7 @@ def _bump(name: str) -> bool:
                 store.incr(key)
     except CACHE_ERRORS as exc:
         # The write has committed: it must not answer an error because Redis is down.
-        logger.warning("model %s: cached answers not moved on yet, the cache is down: %s",
+        logger.warning("%s: cached answers not moved on yet, the cache is down: %s",
                        name, exc)
         with _unbumped_lock:
             _unbumped.add(name)
@@ -72,20 +81,23 @@ def _bump_the_unbumped() -> set[str]:
     return moved
 
 
-def model_changed(name: str) -> None:
-    """Call inside a write that changes what the detail of ``name`` shows.
+def model_changed(name: str, *, counters_only: bool = False) -> None:
+    """Call inside a write that changes what the detail of ``name`` shows, and so the list
+    pages too, unless only its usage counters moved (``counters_only``).
 
     The bump at commit is the one that keeps answers fresh; the one now also keeps this
     transaction's own later reads (and a test's, whose transaction never commits) off the
     answer cached before it. An answer stored between the two carries the first bump's
     generation, which the second moves past.
     """
-    _bump(name)
-    transaction.on_commit(lambda: _bump(name))
+    subjects = (name,) if counters_only else (name, CATALOG)
+    for subject in subjects:
+        _bump(subject)
+    transaction.on_commit(lambda: [_bump(subject) for subject in subjects])
 
 
 def answer_key(name: str, variant: str) -> str:
-    # The variant (scheme, host, ?version=) is client text: hashed, any of it fits a key.
+    # The variant (scheme, host, the query) is client text: hashed, any of it fits a key.
     digest = hashlib.sha256(variant.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return f"model-detail:{name}:{digest}"
 
@@ -107,6 +119,7 @@ def cached_answer(name: str, variant: str) -> tuple[bytes | None, int | None]:
     return None, generation
 
 
-def store_answer(name: str, variant: str, generation: int | None, content: bytes) -> None:
+def store_answer(name: str, variant: str, generation: int | None, content: bytes,
+                 seconds: int = ANSWER_SECONDS) -> None:
     if generation is not None:
-        cache.set(answer_key(name, variant), (generation, content), ANSWER_SECONDS)
+        cache.set(answer_key(name, variant), (generation, content), seconds)

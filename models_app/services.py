@@ -250,7 +250,9 @@ def usage_record(*, registration: Registration, user, success: bool,
         UsageDelta.objects.create(registration_id=registration.pk, success=success,
                                   fee=entry.amount, duration_us=duration_us, new_user=new_user,
                                   recorded_at=now)
-        model_changed(registration.name)  # its total_executions is on the model's page
+        # Its total_executions is on the model's page (exact) and on list pages (which may
+        # show it up to read_cache.LIST_ANSWER_SECONDS late).
+        model_changed(registration.name, counters_only=True)
         audit_record(
             action="model.usage_recorded", actor=user, target=registration,
             details={"name": registration.name, "version": registration.version,

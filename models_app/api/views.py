@@ -36,7 +36,7 @@ from models_app.api.serializers import (
 from models_app.filtersets import ORDERINGS, RegistrationFilterSet
 from models_app.inputs import RegistrationInput, StatusChangeInput, UsageRequestInput
 from models_app.models import Registration, Source, StatusChange, version_validator
-from models_app.read_cache import cached_answer, store_answer
+from models_app.read_cache import CATALOG, LIST_ANSWER_SECONDS, cached_answer, store_answer
 from models_app.selectors import (
     approved_versions_at,
     model_versions,
@@ -102,6 +102,18 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return KEYSET_ORDERINGS if self.action == "list" else ()
 
     def list(self, request):
+        # Anonymous callers all see the same page for a URL: shared through the cache until a
+        # write that changes the catalog commits (models_app.read_cache, CATALOG).
+        if request.user.is_authenticated or request.accepted_media_type != "application/json":
+            return self._list(request)
+        variant = f"{request.scheme}://{request.get_host()}|{request.get_full_path()}"
+        content, generation = cached_answer(CATALOG, variant)
+        if content is None:
+            content = request.accepted_renderer.render(self._list(request).data)
+            store_answer(CATALOG, variant, generation, content, LIST_ANSWER_SECONDS)
+        return HttpResponse(content, content_type="application/json")
+
+    def _list(self, request) -> Response:
         # Pending executions are annotated last: ranked search rebuilds the queryset.
         queryset = self.filter_queryset(self.get_queryset()).with_pending_executions()
         # The sort key travels in the cursor, so each row also carries its ordering columns.

@@ -166,7 +166,6 @@ def test_an_answer_read_before_a_commit_is_never_served_after_it(
 def test_a_bump_lost_while_the_cache_was_down_is_made_when_it_answers_again(
         anon_client, approved, moderator_client, monkeypatch, django_capture_on_commit_callbacks):
     import redis
-
     from django.core.cache import cache
 
     from models_app import read_cache
@@ -186,7 +185,7 @@ def test_a_bump_lost_while_the_cache_was_down_is_made_when_it_answers_again(
                                              {"version": "1.0.0", "status": "suspended",
                                               "reason": "reported"})
         assert response.status_code == 200, response.content  # the write does not fail
-    assert read_cache._unbumped == {"outage-model"}
+    assert read_cache._unbumped == {"outage-model", read_cache.CATALOG}
     # Back up: the first read moves the generation on and never serves the old answer.
     assert anon_client.get("/api/v1/models/outage-model/").status_code == 404
     assert read_cache._unbumped == set()
@@ -199,6 +198,58 @@ def test_signed_in_callers_are_never_served_the_anonymous_answer(anon_client, us
     assert anon_client.get("/api/v1/models/mixed-model/").json()["version"] == "1.0.0"
     assert user_client.get("/api/v1/models/mixed-model/").json()["version"] == "2.0.0"
     assert anon_client.get("/api/v1/models/mixed-model/").json()["version"] == "1.0.0"
+
+
+# --- the cached anonymous list pages ------------------------------------------------------
+
+LIST = "/api/v1/models/?ordering=name&page_size=10"
+
+
+def test_an_anonymous_list_page_is_cached_until_a_catalog_change_commits(
+        anon_client, approved, register, user, moderator_client, django_assert_num_queries,
+        django_capture_on_commit_callbacks):
+    (first,) = approved("listed-a")
+    page = anon_client.get(LIST)
+    with django_assert_num_queries(0):
+        again = anon_client.get(LIST)
+    assert (again.content, again["Content-Type"]) == (page.content, "application/json")
+    with django_capture_on_commit_callbacks(execute=True):
+        approved("listed-b")  # a new approved version: on the page at once
+    assert [r["name"] for r in anon_client.get(LIST).json()["results"]] == [
+        "listed-a", "listed-b"]
+    with django_capture_on_commit_callbacks(execute=True):
+        moderator_client.post("/api/v1/models/listed-a/status/", {
+            "version": "1.0.0", "status": "suspended", "reason": "reported"})
+    assert [r["name"] for r in anon_client.get(LIST).json()["results"]] == ["listed-b"]
+    # Another query string is another answer.
+    assert anon_client.get(LIST + "&search=listed-b").json()["results"][0]["name"] == (
+        "listed-b")
+
+
+def test_usage_moves_the_models_answers_but_not_the_catalogs(
+        anon_client, approved, make_user, django_capture_on_commit_callbacks):
+    from models_app import read_cache
+    from models_app.services import usage_record
+
+    (model,) = approved("used-model")
+    anon_client.get(LIST)
+    anon_client.get("/api/v1/models/used-model/")
+    _, catalog_before = read_cache.cached_answer(read_cache.CATALOG, "probe")
+    caller = make_user("caller", balance=1000)
+    with django_capture_on_commit_callbacks(execute=True):
+        usage_record(registration=model, user=caller, success=True, duration_us=5)
+    _, catalog_after = read_cache.cached_answer(read_cache.CATALOG, "probe")
+    assert catalog_after == catalog_before  # list pages stay cached (counts lag <= 2 s)
+    assert anon_client.get("/api/v1/models/used-model/").json()["total_executions"] == 1
+
+
+def test_signed_in_callers_never_get_the_anonymous_list(anon_client, user_client, approved,
+                                                        register, user):
+    approved("shared-list")
+    register(user, "own-pending")  # pending: only its owner lists it
+    assert [r["name"] for r in anon_client.get(LIST).json()["results"]] == ["shared-list"]
+    assert [r["name"] for r in user_client.get(LIST).json()["results"]] == [
+        "own-pending", "shared-list"]
 
 
 # --- queries per request, at two sizes ----------------------------------------------------
