@@ -422,3 +422,24 @@ def test_a_token_with_more_than_read_and_the_session_revoke_others(user, client_
     assert client.delete(f"{TOKENS}{second.pk}/").status_code == 204
     assert ApiToken.objects.filter(pk__in=[first.pk, second.pk],
                                    revoked_at__isnull=False).count() == 2
+
+
+@pytest.mark.parametrize("is_moderator", [False, True])
+def test_the_one_statement_token_lookup_loads_what_the_orm_loads(
+        make_user, is_moderator, django_assert_num_queries):
+    from registry_site.authentication import token_with_user
+    from registry_site.services import token_digest
+
+    owner = make_user("looked-up", moderator=is_moderator)
+    _, secret = token_create(user=owner, scopes=["read", "register"])
+    expected = ApiToken.objects.select_related("user").get(digest=token_digest(secret))
+    with django_assert_num_queries(1):
+        token = token_with_user(token_digest(secret))
+    for field in ApiToken._meta.concrete_fields:
+        assert getattr(token, field.attname) == getattr(expected, field.attname), field.name
+    for field in type(owner)._meta.concrete_fields:
+        assert getattr(token.user, field.attname) == getattr(expected.user, field.attname)
+    assert token.scopes == ["read", "register"]
+    assert token.created_at.utcoffset() == timedelta(0)  # aware, as the ORM loads it
+    assert token.user._is_moderator is is_moderator
+    assert token_with_user(token_digest("not-a-token")) is None
