@@ -127,10 +127,16 @@ def visible_versions(*, name: str, user):
 def model_versions(*, name: str, user, exact_usage: bool = True) -> list[Registration]:
     """The versions of ``name`` the user may see, newest first; NotFound when there are none.
 
-    ``exact_usage`` False skips making every usage counter exact (``executions`` still is),
-    for a caller that only acts on a version, such as recording usage.
+    ``exact_usage`` False loads only what choosing and acting on a version needs (its id,
+    name, version, status and owner; no owner row, usage row or pending count), for a caller
+    that locks and rereads the version it acts on, such as recording usage.
     """
-    versions = list(visible_versions(name=name, user=user))
+    if exact_usage:
+        versions = list(visible_versions(name=name, user=user))
+    else:
+        versions = list(Registration.objects.visible_to(user).filter(name=name)
+                        .only("id", "name", "version", "status", "owner_id")
+                        .order_by("-registered_at", "-id"))
     if not versions:
         raise NotFound(f"No model named {name!r}.")
     if exact_usage:
