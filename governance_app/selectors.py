@@ -1,11 +1,8 @@
 """Reads: voting power at a moment in time, who may vote on or cancel a proposal, and the
 model version a proposal is about."""
 
-import datetime
-import functools
 from urllib.parse import quote
 
-from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.db.models import BooleanField, Exists, OuterRef, Prefetch, Q, Subquery, Sum, Value
 from django.db.models.expressions import RawSQL
@@ -25,6 +22,7 @@ from governance_app.models import (
     state_expression,
 )
 from models_app.models import Registration
+from registry_site.compiled import MARKER_TIME, Compiled
 from registry_site.errors import Conflict, Forbidden
 from registry_site.parameters import PARAMETER_SPECS, get_parameter
 from registry_site.roles import is_moderator
@@ -43,7 +41,8 @@ def voting_power_at(user, when=None) -> int:
 
 
 def power_at_snapshot(user):
-    """``user``'s power at the snapshot of each proposal: an annotation for Proposal rows."""
+    """``user``'s (a user or their id) power at the snapshot of each proposal: an annotation
+    for Proposal rows."""
     return Subquery(
         VotingPowerCheckpoint.objects.filter(user=user, effective_from__lte=OuterRef("created_at"))
         .order_by("-effective_from", "-id").values("power")[:1]
@@ -145,29 +144,16 @@ def _open_subjects(now):
     return Registration.objects.filter(Exists(open_proposals)).values("pk")
 
 
-# Compiled once per process and database vendor: building and resolving the state's CASE
-# expression costs the ORM a few milliseconds, on every signed-in read and write that looks a
-# version up, for SQL that differs only in the clock. It is compiled at this marker time, and
-# each use puts the current time where the marker's parameters are.
-_COMPILE_TIME = datetime.datetime(2001, 2, 3, 4, 5, 6, 789012, tzinfo=datetime.UTC)
-
-
-@functools.cache
-def _open_subjects_sql(vendor: str) -> tuple[str, tuple, object]:
-    sql, params = _open_subjects(_COMPILE_TIME).query.sql_with_params()
-    marker = connection.ops.adapt_datetimefield_value(_COMPILE_TIME)
-    if not any(p == marker for p in params):
-        raise ImproperlyConfigured("The open-subject condition compiled without the clock.")
-    return sql, params, marker
+# Compiled once (registry_site.compiled): building and resolving the state's CASE expression
+# cost the ORM a few milliseconds on every signed-in read and write that looks a version up.
+_OPEN_SUBJECTS = Compiled(_open_subjects, now=MARKER_TIME)
 
 
 def open_subject_visibility(user) -> Q:
     """Versions under an open proposal: visible, read-only, to every signed-in user (SPEC
     10.2), so that voters can open what they vote on and anyone can check what an execution
     would change. Registered with models_app."""
-    sql, params, marker = _open_subjects_sql(connection.vendor)
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    return Q(pk__in=RawSQL(sql, [now if p == marker else p for p in params]))
+    return Q(pk__in=RawSQL(*_OPEN_SUBJECTS.sql(now=timezone.now())))
 
 
 def subject_choices(*, user, status: str, search: str = "") -> list[Registration]:
