@@ -21,7 +21,6 @@ from governance_app.models import (
     VotingPowerCheckpoint,
 )
 from models_app.models import Registration
-from registry_site.errors import InvalidInput
 from registry_site.inputs import CheckedTogether, Choice
 from registry_site.parameters import PARAMETER_SPECS
 
@@ -242,10 +241,3 @@ class GrantInput(serializers.Serializer):
         f"Must be an integer between 0 and {MAX_VOTING_POWER}."))
     reason = Text(max_length=VotingPowerCheckpoint._meta.get_field("reason").max_length,
                   required=False, allow_blank=True, default="")
-
-
-def request_fields(serializer_class, data) -> dict:
-    """The fields ``serializer_class`` defines, taken from a request body as sent."""
-    if not isinstance(data, Mapping):
-        raise InvalidInput({"non_field_errors": "Expected a JSON object."})
-    return {name: data[name] for name in serializer_class().fields if name in data}

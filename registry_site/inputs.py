@@ -5,6 +5,7 @@ admin form only turns text into values and hands them over with ``InputForm``, s
 rule lives in one place and every broken field is reported in one round.
 """
 
+import functools
 from collections.abc import Mapping
 
 import django_filters
@@ -96,6 +97,19 @@ class CheckedTogether:
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
+
+
+@functools.cache
+def _field_names(input_class: type[serializers.Serializer]) -> tuple[str, ...]:
+    return tuple(input_class().fields)
+
+
+def request_fields(input_class: type[serializers.Serializer], data) -> dict:
+    """The fields ``input_class`` defines, taken from a request body as sent, for a service
+    that validates them with ``input_class`` itself (so the request is checked once)."""
+    if not isinstance(data, Mapping):
+        raise InvalidInput({"non_field_errors": "Expected a JSON object."})
+    return {name: data[name] for name in _field_names(input_class) if name in data}
 
 
 def validated(input_class: type[serializers.Serializer], data, **context) -> dict:

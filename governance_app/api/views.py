@@ -11,10 +11,11 @@ from governance_app.api.serializers import (
     VoteSerializer,
 )
 from governance_app.filtersets import ProposalFilterSet
-from governance_app.inputs import CancelInput, ProposalCreateInput, VoteInput, request_fields
+from governance_app.inputs import CancelInput, ProposalCreateInput, VoteInput
 from governance_app.models import Proposal, Vote
 from governance_app.selectors import proposals_for
 from governance_app.services import proposal_cancel, proposal_create, proposal_execute, vote_cast
+from registry_site.inputs import request_fields
 from registry_site.permissions import TokenHasScope
 from registry_site.throttling import ScopedRateThrottle
 

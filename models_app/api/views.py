@@ -48,7 +48,7 @@ from models_app.selectors import (
 )
 from models_app.services import registration_create, registration_transition, usage_record
 from registry_site.errors import InvalidInput, NotFound
-from registry_site.inputs import validated
+from registry_site.inputs import request_fields, validated
 from registry_site.permissions import TokenHasScope, request_has_scope
 from registry_site.throttling import ScopedRateThrottle
 
@@ -132,8 +132,11 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                    503: OpenApiResponse(description="Registrations are paused.")},
     )
     def create(self, request):
-        registration = registration_create(owner=request.user, source=Source.API,
-                                           **validated(RegistrationInput, request.data))
+        # A JSON body goes to the service as sent, which checks it once; a form body is
+        # parsed here first (its lists arrive as repeated keys).
+        fields = (request_fields(RegistrationInput, request.data) if type(request.data) is dict
+                  else validated(RegistrationInput, request.data))
+        registration = registration_create(owner=request.user, source=Source.API, **fields)
         return Response(RegistrationSerializer(registration).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=ModelDetailSerializer)
