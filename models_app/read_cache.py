@@ -50,24 +50,30 @@ def _generation_key(name: str) -> str:
     return f"model-detail:gen:{name}"
 
 
-def _bump(name: str) -> bool:
-    key = _generation_key(name)
+def _bump(*names: str) -> bool:
+    """Move the generations of ``names`` on (one round trip on Redis); False, with the names
+    kept for later, when the cache is down."""
+    keys = [_generation_key(name) for name in names]
     # The strict cache raises rather than dropping the write after a recent failure; a
     # development cache has no fail-open wrapper and is strict already.
     store = getattr(cache, "strict", cache)
     try:
-        try:
-            store.incr(key)
-        except ValueError:
-            # Never from 0: an evicted key restarts above every generation used before.
-            if not store.add(key, time.time_ns(), None):
-                store.incr(key)
+        if hasattr(store, "bump_many"):
+            store.bump_many(keys, time.time_ns())
+        else:
+            for key in keys:
+                try:
+                    store.incr(key)
+                except ValueError:
+                    # Never from 0: an evicted key restarts above every generation used before.
+                    if not store.add(key, time.time_ns(), None):
+                        store.incr(key)
     except CACHE_ERRORS as exc:
         # The write has committed: it must not answer an error because Redis is down.
         logger.warning("%s: cached answers not moved on yet, the cache is down: %s",
-                       name, exc)
+                       ", ".join(names), exc)
         with _unbumped_lock:
-            _unbumped.add(name)
+            _unbumped.update(names)
         return False
     return True
 
@@ -77,8 +83,7 @@ def _bump_the_unbumped() -> set[str]:
     with _unbumped_lock:
         names = set(_unbumped)
         _unbumped.clear()
-    moved = {name for name in names if _bump(name)}
-    return moved
+    return names if names and _bump(*names) else set()
 
 
 def model_changed(name: str, *, counters_only: bool = False) -> None:
@@ -91,9 +96,8 @@ def model_changed(name: str, *, counters_only: bool = False) -> None:
     generation, which the second moves past.
     """
     subjects = (name,) if counters_only else (name, CATALOG)
-    for subject in subjects:
-        _bump(subject)
-    transaction.on_commit(lambda: [_bump(subject) for subject in subjects])
+    _bump(*subjects)
+    transaction.on_commit(lambda: _bump(*subjects))
 
 
 def answer_key(name: str, variant: str) -> str:

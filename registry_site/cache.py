@@ -47,6 +47,19 @@ end
 return false
 """
 
+# Move several generation counters on in one round trip: each key is incremented, or started
+# at ARGV[1] when it is missing (evicted or new), never from 0.
+BUMP_MANY = """
+for _, key in ipairs(KEYS) do
+    if redis.call('EXISTS', key) == 1 then
+        redis.call('INCR', key)
+    else
+        redis.call('SET', key, ARGV[1])
+    end
+end
+return #KEYS
+"""
+
 
 class _ReusedClient(django_redis.RedisCacheClient):
     """Django builds a new redis.Redis for every cache call, and redis-py fills a table of
@@ -74,6 +87,15 @@ class _ReusedClient(django_redis.RedisCacheClient):
             raise ValueError(f"Key '{key}' not found.")
         return value
 
+    def bump_many(self, keys, start: int) -> None:
+        client = self.get_client(keys[0], write=True)
+        scripts = self.__dict__.setdefault("_bump_scripts", {})
+        script = scripts.get(id(client))
+        if script is None:
+            script = scripts[id(client)] = client.register_script(BUMP_MANY)
+        # An int is stored as its digits by Django's serializer, so get() reads it back.
+        script(keys=list(keys), args=[start])
+
 
 class RedisCache(django_redis.RedisCache):
     """Django's Redis cache, reusing its client (see _ReusedClient)."""
@@ -81,6 +103,12 @@ class RedisCache(django_redis.RedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = _ReusedClient
+
+    def bump_many(self, keys, start: int, version=None) -> None:
+        """Increment each of ``keys``, or set it to ``start`` when it is missing: generation
+        counters (models_app.read_cache), in one round trip."""
+        self._cache.bump_many([self.make_and_validate_key(k, version=version) for k in keys],
+                              start)
 
 
 def _default(key, default=None, version=None):

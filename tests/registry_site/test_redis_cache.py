@@ -59,3 +59,25 @@ def test_incr_is_one_round_trip_and_exact_under_concurrency(redis_cache):
     for thread in threads:
         thread.join()
     assert redis_cache.get("hits") == 402
+
+
+def test_bump_many_moves_every_counter_on_in_one_round_trip(redis_cache):
+    redis_cache.set("gen-a", 7)
+    redis_cache.bump_many(["gen-a", "gen-b"], 1_000)  # gen-b is missing: it starts at 1,000
+    assert redis_cache.get_many(["gen-a", "gen-b"]) == {"gen-a": 8, "gen-b": 1_000}
+    client = redis_cache._cache.get_client(write=True)
+    commands = []
+    send = client.execute_command
+
+    def counted(*args, **kwargs):
+        commands.append(args[0])
+        return send(*args, **kwargs)
+
+    client.execute_command = counted
+    try:
+        redis_cache.bump_many(["gen-a", "gen-b"], 1_000)
+    finally:
+        del client.execute_command
+    assert commands == ["EVALSHA"]
+    assert redis_cache.get_many(["gen-a", "gen-b"]) == {"gen-a": 9, "gen-b": 1_001}
+    assert redis_cache.incr("gen-b") == 1_002  # still a plain counter to Django
