@@ -18,6 +18,23 @@ def redis_cache():
     store.clear()
 
 
+def commands_sent(redis_cache, call) -> list[str]:
+    """The Redis commands ``call`` sends through the cache's client."""
+    client = redis_cache._cache.get_client(write=True)
+    commands, send = [], client.execute_command
+
+    def counted(*args, **kwargs):
+        commands.append(args[0])
+        return send(*args, **kwargs)
+
+    client.execute_command = counted
+    try:
+        call()
+    finally:
+        del client.execute_command
+    return commands
+
+
 def test_incr_keeps_djangos_contract(redis_cache):
     with pytest.raises(ValueError):
         redis_cache.incr("missing")
@@ -34,20 +51,7 @@ def test_incr_keeps_djangos_contract(redis_cache):
 def test_incr_is_one_round_trip_and_exact_under_concurrency(redis_cache):
     redis_cache.set("hits", 0)
     redis_cache.incr("hits")  # the server learns the script (SCRIPT LOAD) on first use
-    client = redis_cache._cache.get_client(write=True)
-    commands = []
-    send = client.execute_command
-
-    def counted(*args, **kwargs):
-        commands.append(args[0])
-        return send(*args, **kwargs)
-
-    client.execute_command = counted
-    try:
-        redis_cache.incr("hits")
-    finally:
-        del client.execute_command
-    assert commands == ["EVALSHA"]
+    assert commands_sent(redis_cache, lambda: redis_cache.incr("hits")) == ["EVALSHA"]
 
     def hammer():
         for _ in range(50):
@@ -65,19 +69,7 @@ def test_bump_many_moves_every_counter_on_in_one_round_trip(redis_cache):
     redis_cache.set("gen-a", 7)
     redis_cache.bump_many(["gen-a", "gen-b"], 1_000)  # gen-b is missing: it starts at 1,000
     assert redis_cache.get_many(["gen-a", "gen-b"]) == {"gen-a": 8, "gen-b": 1_000}
-    client = redis_cache._cache.get_client(write=True)
-    commands = []
-    send = client.execute_command
-
-    def counted(*args, **kwargs):
-        commands.append(args[0])
-        return send(*args, **kwargs)
-
-    client.execute_command = counted
-    try:
-        redis_cache.bump_many(["gen-a", "gen-b"], 1_000)
-    finally:
-        del client.execute_command
-    assert commands == ["EVALSHA"]
+    assert commands_sent(redis_cache, lambda: redis_cache.bump_many(["gen-a", "gen-b"],
+                                                                    1_000)) == ["EVALSHA"]
     assert redis_cache.get_many(["gen-a", "gen-b"]) == {"gen-a": 9, "gen-b": 1_001}
     assert redis_cache.incr("gen-b") == 1_002  # still a plain counter to Django
