@@ -149,11 +149,11 @@ def _open_subjects(now):
 _OPEN_SUBJECTS = Compiled(_open_subjects, now=MARKER_TIME)
 
 
-def open_subject_visibility(user) -> Q:
+def open_subject_visibility(user, now) -> Q:
     """Versions under an open proposal: visible, read-only, to every signed-in user (SPEC
     10.2), so that voters can open what they vote on and anyone can check what an execution
     would change. Registered with models_app."""
-    return Q(pk__in=RawSQL(*_OPEN_SUBJECTS.sql(now=timezone.now())))
+    return Q(pk__in=RawSQL(*_OPEN_SUBJECTS.sql(now=now)))
 
 
 def subject_choices(*, user, status: str, search: str = "") -> list[Registration]:

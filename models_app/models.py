@@ -57,8 +57,9 @@ class ModelName(models.Model):
 
 
 # Apps above this one may show more versions to signed-in users without this app importing
-# them (governance: a version under an open proposal). Each provider takes the user and
-# returns a Q on Registration; register it in the app's AppConfig.ready().
+# them (governance: a version under an open proposal). Each provider takes the user and the
+# time of the read and returns a Q on Registration; register it in the app's
+# AppConfig.ready().
 VISIBILITY_PROVIDERS = []
 
 
@@ -68,9 +69,10 @@ def register_visibility_provider(provider) -> None:
 
 
 class RegistrationQuerySet(models.QuerySet):
-    def visible_to(self, user, *, read_only_extras: bool = True):
+    def visible_to(self, user, *, read_only_extras: bool = True, now=None):
         """Approved versions for everyone, plus the caller's own and (``read_only_extras``)
-        those the registered providers add for signed-in users; moderators see all.
+        those the registered providers add for signed-in users at ``now`` (default: now);
+        moderators see all.
 
         The providers' versions are shown, not handed out: artifact downloads pass
         ``read_only_extras=False``, so a file no moderator has approved reaches only its owner.
@@ -83,7 +85,7 @@ class RegistrationQuerySet(models.QuerySet):
         if user is not None and user.is_authenticated:
             visible = approved | Q(owner=user)
             for provider in VISIBILITY_PROVIDERS if read_only_extras else ():
-                visible |= provider(user)
+                visible |= provider(user, now or timezone.now())
             return self.filter(visible)
         return self.filter(approved)
 

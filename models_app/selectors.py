@@ -1,7 +1,9 @@
 """Reads shared by the API, the pages and the admin."""
 
 import datetime
+import functools
 
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
@@ -17,7 +19,9 @@ from models_app.models import (
     UsageDelta,
     UsageStats,
 )
+from registry_site.compiled import MARKER_IDS, MARKER_TEXT, MARKER_TIME, Compiled
 from registry_site.errors import Conflict, NotFound
+from registry_site.roles import is_moderator
 from registry_site.stats_cache import cached_statistics
 
 Status = Registration.Status
@@ -117,11 +121,75 @@ def total_executions() -> int:
         return int(cursor.fetchone()[0])
 
 
+ANONYMOUS, MEMBER, MODERATOR = "anonymous", "member", "moderator"
+
+
+def caller_kind(user) -> str:
+    """Which visibility condition applies to ``user``: none (moderators), approved or own or
+    under an open proposal (signed-in users), approved only (anonymous callers)."""
+    if is_moderator(user):
+        return MODERATOR
+    return MEMBER if user is not None and user.is_authenticated else ANONYMOUS
+
+
+def _versions_for(build, kind: str, *, user_id: int, now, **markers):
+    if kind == MODERATOR:
+        versions = Registration.objects.all()
+    elif kind == ANONYMOUS:
+        versions = Registration.objects.visible_to(None)
+    else:
+        member = get_user_model()(pk=user_id, is_superuser=False)
+        member._is_moderator = False  # what caller_kind found for the real caller
+        versions = Registration.objects.visible_to(member, now=now)
+    return build(versions, **markers)
+
+
+class VisibleCompiled:
+    """A query over the versions a caller may see, compiled once per kind of caller
+    (registry_site.compiled).
+
+    ``build(versions, **markers)`` narrows ``versions`` (the caller's visible ones) into the
+    queryset; the kinds differ in the visibility condition only, so within a kind each call
+    changes values, never the SQL. ``rows(user=..., **values)`` evaluates it for a caller.
+    """
+
+    def __init__(self, build, **markers):
+        # Only a signed-in user's condition names the user; the time reaches the SQL when an
+        # app above adds visibility for them (governance: versions under open proposals).
+        optional = {ANONYMOUS: ("user_id", "now"), MEMBER: ("now",), MODERATOR: ("user_id", "now")}
+        self._by_kind = {
+            kind: Compiled(functools.partial(_versions_for, build, kind), optional=optional[kind],
+                           user_id=MARKER_IDS[2], now=MARKER_TIME, **markers)
+            for kind in optional
+        }
+
+    def rows(self, *, user, **values) -> list:
+        kind = caller_kind(user)
+        return self._by_kind[kind].rows(user_id=user.pk if kind == MEMBER else 0,
+                                        now=timezone.now(), **values)
+
+
+def _newest_first(versions, name):
+    return versions.filter(name=name).order_by("-registered_at", "-id")
+
+
+def named_versions(versions, name: str):
+    """Those of ``versions`` named ``name``, newest first, with owner, usage row and pending
+    executions (a queryset)."""
+    return (_newest_first(versions, name).select_related("owner", "usage")
+            .with_pending_executions())
+
+
 def visible_versions(*, name: str, user):
     """The versions of ``name`` the user may see, newest first (a queryset)."""
-    return (Registration.objects.visible_to(user).filter(name=name)
-            .select_related("owner", "usage").with_pending_executions()
-            .order_by("-registered_at", "-id"))
+    return named_versions(Registration.objects.visible_to(user), name)
+
+
+# model_versions' two reads, on every request that acts on a model by name.
+_VERSIONS = VisibleCompiled(named_versions, name=MARKER_TEXT)
+_LEAN_VERSIONS = VisibleCompiled(
+    lambda versions, name: _newest_first(versions, name)
+    .only("id", "name", "version", "status", "owner_id"), name=MARKER_TEXT)
 
 
 def model_versions(*, name: str, user, exact_usage: bool = True) -> list[Registration]:
@@ -131,12 +199,7 @@ def model_versions(*, name: str, user, exact_usage: bool = True) -> list[Registr
     name, version, status and owner; no owner row, usage row or pending count), for a caller
     that locks and rereads the version it acts on, such as recording usage.
     """
-    if exact_usage:
-        versions = list(visible_versions(name=name, user=user))
-    else:
-        versions = list(Registration.objects.visible_to(user).filter(name=name)
-                        .only("id", "name", "version", "status", "owner_id")
-                        .order_by("-registered_at", "-id"))
+    versions = (_VERSIONS if exact_usage else _LEAN_VERSIONS).rows(user=user, name=name)
     if not versions:
         raise NotFound(f"No model named {name!r}.")
     if exact_usage:

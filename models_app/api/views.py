@@ -38,8 +38,10 @@ from models_app.inputs import RegistrationInput, StatusChangeInput, UsageRequest
 from models_app.models import Registration, Source, StatusChange, version_validator
 from models_app.read_cache import CATALOG, LIST_ANSWER_SECONDS, cached_answer, store_answer
 from models_app.selectors import (
+    VisibleCompiled,
     approved_versions_at,
     model_versions,
+    named_versions,
     newest_approved,
     pick_version,
     registry_stats,
@@ -47,6 +49,7 @@ from models_app.selectors import (
     visible_versions,
 )
 from models_app.services import registration_create, registration_transition, usage_record
+from registry_site.compiled import MARKER_TEXT
 from registry_site.errors import InvalidInput, NotFound
 from registry_site.inputs import request_fields, validated
 from registry_site.permissions import TokenHasScope, request_has_scope
@@ -61,6 +64,11 @@ VERSION_PARAMETER = OpenApiParameter("version", str, description="One version in
 KEYSET_ORDERINGS = frozenset(ORDERINGS.values())
 # How many versions a model's detail embeds; versions/ pages through the rest.
 EMBEDDED_VERSIONS = 10
+# The detail's read: one row more than embedded tells whether a next page exists, without a
+# count.
+_NEWEST = VisibleCompiled(
+    lambda versions, name: named_versions(versions, name)
+    .values(*REGISTRATION_COLUMNS)[:EMBEDDED_VERSIONS + 1], name=MARKER_TEXT)
 
 
 def require_scope(request, scope: str) -> None:
@@ -153,16 +161,15 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return HttpResponse(content, content_type="application/json")
 
     def _detail(self, request, name: str) -> dict:
-        versions = visible_versions(name=name, user=request.user).values(*REGISTRATION_COLUMNS)
-        # One row more than embedded tells whether a next page exists, without a count.
-        newest = list(versions[:EMBEDDED_VERSIONS + 1])
+        newest = _NEWEST.rows(user=request.user, name=name)
         if not newest:
             raise NotFound(f"No model named {name!r}.")
         wanted = request.query_params.get("version")
         row = newest[0] if not wanted else next(
             (v for v in newest if v["version"] == wanted), None)
         if row is None and version_validator.regex.fullmatch(wanted):
-            row = versions.filter(version=wanted).first()  # an older version
+            row = (visible_versions(name=name, user=request.user)  # an older version
+                   .values(*REGISTRATION_COLUMNS).filter(version=wanted).first())
         if row is None:
             raise NotFound(f"{name} has no version {wanted!r}.")
         versions_next = None

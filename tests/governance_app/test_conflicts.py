@@ -529,3 +529,36 @@ def test_a_backdated_grant_cannot_reach_into_a_snapshot(make_proposal, bob, mode
     checkpoint = voting_power_grant(user=bob, power=7, actor=moderator)
     assert checkpoint.effective_from > proposal.created_at  # the frozen clock is bumped
     assert vote_cast(proposal=proposal, voter=bob, choice="for").weight == 40_000
+
+
+def test_the_compiled_version_reads_match_the_orm_for_every_kind_of_caller(
+        make_proposal, bob, steward, pending, clock):
+    """models_app.selectors.VisibleCompiled: one compiled query per kind of caller, each run
+    with the caller and the time; the ORM's visible_to is the reference, open proposal or
+    not, before and after the vote closes."""
+    from django.contrib.auth.models import AnonymousUser
+
+    from models_app.selectors import model_versions, visible_versions
+    from registry_site.errors import NotFound
+
+    def ids(user, *, exact):
+        try:
+            return [r.pk for r in model_versions(name=pending.name, user=user,
+                                                 exact_usage=exact)]
+        except NotFound:
+            return []
+
+    owner = pending.owner
+    callers = [AnonymousUser(), bob, owner, steward]
+    for when in ("before", "open", "closed"):
+        if when == "open":
+            make_proposal()
+        if when == "closed":
+            clock.shift(VOTING_PERIOD)
+        for caller in callers:
+            expected = [r.pk for r in visible_versions(name=pending.name, user=caller)]
+            assert ids(caller, exact=True) == expected, (when, caller)
+            assert ids(caller, exact=False) == expected, (when, caller)
+        if when == "open":
+            assert ids(bob, exact=True) == [pending.pk]
+    assert ids(bob, exact=True) == []  # closed again: bob no longer sees it

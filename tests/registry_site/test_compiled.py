@@ -43,3 +43,35 @@ def test_every_value_must_be_given():
     compiled = Compiled(live_tokens, user_id=MARKER_IDS[0], now=MARKER_TIME)
     with pytest.raises(TypeError):
         compiled.sql(user_id=1)
+
+
+def test_rows_are_what_the_queryset_returns_models_related_rows_and_values(make_user):
+    alice, bob = make_user("alice-r"), make_user("bob-r")
+    for user in (alice, bob, bob):
+        token_create(user=user)
+    now = timezone.now()
+
+    def with_users(user_id, now):
+        return live_tokens(user_id, now).select_related("user")
+
+    def as_values(user_id, now):
+        return live_tokens(user_id, now).values("id", "scopes", "user__username")[:1]
+
+    models = Compiled(with_users, user_id=MARKER_IDS[0], now=MARKER_TIME)
+    values = Compiled(as_values, user_id=MARKER_IDS[0], now=MARKER_TIME)
+    for user in (alice, bob):
+        got = models.rows(user_id=user.pk, now=now)
+        expected = list(with_users(user.pk, now))
+        assert [(t.pk, t.scopes, t.created_at) for t in got] == \
+            [(t.pk, t.scopes, t.created_at) for t in expected]
+        assert all("user" in t._state.fields_cache and t.user.username == user.username
+                   for t in got)  # select_related rows populated, no further query
+        assert values.rows(user_id=user.pk, now=now) == list(as_values(user.pk, now))
+    assert models.rows(user_id=alice.pk, now=now + timedelta(days=400)) == []
+
+
+def test_an_optional_marker_may_be_missing_from_the_sql():
+    compiled = Compiled(lambda user_id, now: ApiToken.objects.filter(user_id=user_id),
+                        user_id=MARKER_IDS[0], now=MARKER_TIME, optional=["now"])
+    sql, params = compiled.sql(user_id=5, now=timezone.now())
+    assert params == [5]
