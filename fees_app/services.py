@@ -1,5 +1,7 @@
 """Every write on fees: schedules, credits and fee debits."""
 
+import dataclasses
+
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
@@ -8,6 +10,7 @@ from fees_app.calculator import MAX_STORED_INT, FeeQuote, calculate_fee
 from fees_app.inputs import CreditInput, FeeQuoteInput, ScheduleInput
 from fees_app.models import Account, FeeSchedule, LedgerEntry
 from registry_site.audit import audit_record
+from registry_site.compiled import MARKER_TEXT, Compiled, insert_new
 from registry_site.errors import Conflict, InsufficientFunds
 from registry_site.inputs import validated
 from registry_site.integrity import is_unique_violation
@@ -20,9 +23,14 @@ def account_for(user) -> Account:
     return account
 
 
+# Read by every charge and quote (registry_site.compiled).
+_ACTIVE = Compiled(lambda fee_type: FeeSchedule.objects.active().filter(fee_type=fee_type)[:1],
+                   fee_type=MARKER_TEXT)
+
+
 def active_schedule(fee_type: str) -> FeeSchedule:
     """The active schedule of a (valid) fee type."""
-    schedule = FeeSchedule.objects.active().filter(fee_type=fee_type).first()
+    schedule = next(iter(_ACTIVE.rows(fee_type=fee_type)), None)
     if schedule is None:
         raise Conflict(f"No active fee schedule for {fee_type}.", code="no_schedule")
     return schedule
@@ -101,22 +109,41 @@ def account_credit(*, user, amount: int, actor=None, reason: str) -> LedgerEntry
     return entry
 
 
-def _debit(*, user, amount: int, now) -> tuple[int, int] | None:
-    """Take ``amount`` from the user's account if the balance covers it: (account id, new
-    balance), or None when it does not (or the user has no account yet).
+def _debit(*, user, amount: int, now, schedule: FeeSchedule) -> tuple[int, int] | None:
+    """Take ``amount`` from the user's account if the balance covers it and ``schedule``, which
+    priced it, is still the active one with the same terms: (account id, new balance), or
+    None when not (or the user has no account yet).
 
     Compare-and-swap in one statement: the balance check and the debit cannot be split by a
     concurrent debit, and RETURNING hands back the new balance without a second read. The
     row lock it takes is the user's own account, never a row other users' fees touch.
     """
-    table = Account._meta.db_table
+    table, schedules = Account._meta.db_table, FeeSchedule._meta.db_table
+    terms = dataclasses.asdict(schedule.terms)
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET balance = balance - %s, updated_at = %s "
-            "WHERE user_id = %s AND balance >= %s RETURNING id, balance",
-            [amount, connection.ops.adapt_datetimefield_value(now), user.pk, amount],
+            "WHERE user_id = %s AND balance >= %s "
+            f"AND EXISTS (SELECT 1 FROM {schedules} WHERE id = %s AND is_active AND "
+            f"{' AND '.join(f'{name} = %s' for name in terms)}) RETURNING id, balance",
+            [amount, connection.ops.adapt_datetimefield_value(now), user.pk, amount,
+             schedule.pk, *terms.values()],
         )
         return cursor.fetchone()
+
+
+# The schedule of each fee type that this process last charged with. A charge prices with it
+# and its debit goes through only while that row is still the active one with the same terms
+# (_debit checks in the same statement), so a schedule installed since, by any process, is
+# never charged at the old price: the debit is refused and the charge reads the new one.
+_last_schedule: dict[str, FeeSchedule] = {}
+# Installs in a row between a charge's read and its debit; each retry reads the new one.
+CHARGE_ATTEMPTS = 3
+
+
+def _fresh_schedule(fee_type: str) -> FeeSchedule:
+    schedule = _last_schedule[fee_type] = active_schedule(fee_type)
+    return schedule
 
 
 def fee_charge(*, user, fee_type: str, units: int, model_name: str = "",
@@ -127,33 +154,49 @@ def fee_charge(*, user, fee_type: str, units: int, model_name: str = "",
     pays for commit or roll back together. Too little balance raises InsufficientFunds and
     changes nothing.
 
-    The active schedule is read without a lock: the ledger row's foreign key takes only a key
-    share on it, which neither waits for other charges nor for an install (that deactivates
-    the row with a no-key update). A charge that read the schedule before an install commits
-    is ordered before that install, and its ledger row names the version it used.
+    The active schedule is not locked: the ledger row's foreign key takes only a key share on
+    it, which neither waits for other charges nor for an install (that deactivates the row
+    with a no-key update). A charge whose debit ran before an install commits is ordered
+    before that install, and its ledger row names the version it used.
     """
-    schedule, quote = fee_quote(fee_type=fee_type, units=units)
+    data = validated(FeeQuoteInput, {"fee_type": fee_type, "units": units})
+    fee_type, units = data["fee_type"], data["units"]
+    schedule = _last_schedule.get(fee_type) or _fresh_schedule(fee_type)
     now = timezone.now()
+    debited = refusal = None
     # No savepoint: a refusal is raised after this block, when nothing has been written.
     with transaction.atomic(savepoint=False):
-        debited = _debit(user=user, amount=quote.amount, now=now)
-        if debited is None:
-            # No account yet (created empty), or too little on it.
+        for _ in range(CHARGE_ATTEMPTS):
+            quote = calculate_fee(schedule.terms, units)
+            debited = _debit(user=user, amount=quote.amount, now=now, schedule=schedule)
+            if debited is not None:
+                break
+            # Refused: another schedule is active now, or the user has no account yet
+            # (created empty here), or too little on it.
+            active = _fresh_schedule(fee_type)
+            if (active.pk, active.terms) != (schedule.pk, schedule.terms):
+                schedule = active
+                continue
             account = account_for(user)
-            if account.balance >= quote.amount:
-                debited = _debit(user=user, amount=quote.amount, now=now)
+            if account.balance < quote.amount:
+                refusal = InsufficientFunds(
+                    f"The {fee_type} fee is {quote.amount} but the balance is "
+                    f"{account.balance}.",
+                    needed=quote.amount, balance=account.balance, fee_type=fee_type,
+                )
+                break
+        else:
+            refusal = Conflict(f"The {fee_type} fee schedule changed while charging; try "
+                               "again.", code="schedule_changed")
         if debited is not None:
             account_id, balance = debited
-            entry = LedgerEntry.objects.create(
+            entry = insert_new(LedgerEntry(
                 account_id=account_id, kind=LedgerEntry.Kind.DEBIT, amount=quote.amount,
                 balance_after=balance, fee_type=fee_type, schedule=schedule,
                 units=quote.units, model_name=model_name, model_version=model_version,
                 created_at=now,
-            )
+            ))
             statistics_changed()
-    if debited is None:
-        raise InsufficientFunds(
-            f"The {fee_type} fee is {quote.amount} but the balance is {account.balance}.",
-            needed=quote.amount, balance=account.balance, fee_type=fee_type,
-        )
+    if refusal is not None:
+        raise refusal
     return entry

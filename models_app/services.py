@@ -26,6 +26,7 @@ from models_app.models import (
 from models_app.read_cache import model_changed
 from models_app.selectors import pending_usage
 from registry_site.audit import audit_record
+from registry_site.compiled import MARKER_TEXTS, Compiled, insert_new
 from registry_site.errors import (
     Conflict,
     Forbidden,
@@ -72,6 +73,18 @@ def registration_fee_quote(*, owner, name: str, size_bytes: int) -> FeeBasis:
     return FeeBasis(fee_type=fee_type, units=units, amount=quote.amount)
 
 
+# Every registration's two reads (registry_site.compiled): the name's row, locked, and the
+# newest version's size with whether this version exists.
+_NAME_LOCK = Compiled(
+    lambda name: ModelName.objects.select_for_update(no_key=True).filter(name=name)
+    .values_list("owner_id", flat=True), name=MARKER_TEXTS[0])
+_NEWEST = Compiled(
+    lambda name, version: Registration.objects.filter(name=name)
+    .order_by("-registered_at", "-id")
+    .annotate(duplicate=Exists(Registration.objects.filter(name=name, version=version)))
+    .values_list("size_bytes", "duplicate")[:1], name=MARKER_TEXTS[0], version=MARKER_TEXTS[1])
+
+
 def registration_create(*, owner, source: str = "api", **fields) -> Registration:
     """Register one version of a model and charge its fee, all or nothing.
 
@@ -94,8 +107,7 @@ def registration_create(*, owner, source: str = "api", **fields) -> Registration
         if not _claim_name(name, owner):
             # The name row is the lock: every registration of this name queues up behind it
             # (only its owner's, since nobody else gets past the check below).
-            owner_id = (ModelName.objects.select_for_update(no_key=True).filter(name=name)
-                        .values_list("owner_id", flat=True).get())
+            owner_id = _NAME_LOCK.rows(name=name)[0]
             if owner_id != owner.pk:
                 raise Forbidden(
                     f"The name {name!r} belongs to another registrant; only its owner may "
@@ -103,25 +115,22 @@ def registration_create(*, owner, source: str = "api", **fields) -> Registration
                 )
         # The newest version's size prices an update; one bounded read, however many
         # versions the name has.
-        newest = (Registration.objects.filter(name=name).order_by("-registered_at", "-id")
-                  .annotate(duplicate=Exists(Registration.objects.filter(name=name,
-                                                                         version=version)))
-                  .values_list("size_bytes", "duplicate").first())
+        newest = next(iter(_NEWEST.rows(name=name, version=version)), None)
         if newest is not None and newest[1]:
             raise Conflict(f"{name} {version} is already registered.", code="duplicate")
         fee_type, units = _fee_basis(newest[0] if newest else None, size_bytes)
         entry = fee_charge(user=owner, fee_type=fee_type, units=units, model_name=name,
                            model_version=version)
         now = timezone.now()
-        registration = Registration.objects.create(
+        registration = insert_new(Registration(
             owner=owner, **data, registration_fee=entry.amount, registered_at=now,
             updated_at=now,
-        )
-        UsageStats.objects.create(registration=registration)
-        StatusChange.objects.create(
+        ))
+        insert_new(UsageStats(registration=registration))
+        insert_new(StatusChange(
             registration=registration, from_status="", to_status=Status.PENDING, actor=owner,
             source=source, reason="Registered", created_at=now,
-        )
+        ))
         audit_record(
             action="model.registered", actor=owner, target=registration,
             details={"name": name, "version": version, "fee_type": fee_type,
@@ -247,9 +256,9 @@ def usage_record(*, registration: Registration, user, success: bool,
                 f"{MAX_STORED_INT}); this record is refused and nothing was charged.",
                 code="counter_overflow", counters=full,
             )
-        UsageDelta.objects.create(registration_id=registration.pk, success=success,
-                                  fee=entry.amount, duration_us=duration_us, new_user=new_user,
-                                  recorded_at=now)
+        insert_new(UsageDelta(registration_id=registration.pk, success=success,
+                              fee=entry.amount, duration_us=duration_us, new_user=new_user,
+                              recorded_at=now))
         # Its total_executions is on the model's page (exact) and on list pages (which may
         # show it up to read_cache.LIST_ANSWER_SECONDS late).
         model_changed(registration.name, counters_only=True)

@@ -17,6 +17,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
 
+from registry_site.compiled import insert_new
+
 _client_ip: contextvars.ContextVar[str | None] = contextvars.ContextVar("client_ip", default=None)
 
 GENESIS_HASH = "0" * 64
@@ -94,10 +96,10 @@ def audit_record(*, action: str, actor=None, target=None, target_type: str = "",
     actor_id = actor.pk if actor is not None and actor.is_authenticated else None
     ip = stored_ip(ip if ip is not None else current_client_ip())
     details = _without_nul(json.loads(json.dumps(details or {}, default=str)))
-    event = AuditEvent.objects.create(
+    event = insert_new(AuditEvent(
         created_at=timezone.now(), actor_id=actor_id, action=action, target_type=target_type,
         target_id=str(target_id), ip=ip, details=details,
-    )
+    ))
     if settings.AUDIT_SEAL_ON_COMMIT:
         _seal_on_commit()
     return event

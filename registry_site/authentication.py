@@ -1,13 +1,12 @@
 """Bearer personal access tokens for the API."""
 
-import functools
-
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from registry_site.compiled import MARKER_TEXT, Compiled
 from registry_site.models import ApiToken
 from registry_site.roles import MODERATORS_GROUP
 from registry_site.services import token_digest
@@ -16,59 +15,28 @@ from registry_site.services import token_digest
 LAST_USED_RESOLUTION_SECONDS = 60
 
 
-def _columns(model, alias: str) -> str:
-    return ", ".join(f'{alias}."{field.column}"' for field in model._meta.concrete_fields)
+def _token_and_user(digest):
+    memberships = get_user_model().groups.through.objects.filter(
+        **{f"{get_user_model().groups.field.m2m_field_name()}_id": OuterRef("user_id")},
+        group__name=MODERATORS_GROUP)
+    return (ApiToken.objects.select_related("user").filter(digest=digest)
+            .annotate(user_is_moderator=Exists(memberships)))
 
 
-def _instance(model, values, connection):
-    """A model instance from its concrete columns' raw values, converted as the ORM would."""
-    fields = model._meta.concrete_fields
-    converted = []
-    for field, value in zip(fields, values, strict=True):
-        expression = field.get_col(model._meta.db_table)
-        for convert in (connection.ops.get_db_converters(expression)
-                        + expression.get_db_converters(connection)):
-            value = convert(value, expression, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [field.attname for field in fields], converted)
-
-
-@functools.cache
-def _token_sql() -> str:
-    # Quoted identifiers and EXISTS: the same text on PostgreSQL and SQLite.
-    user = get_user_model()
-    groups = user._meta.get_field("groups")
-    memberships = groups.remote_field.through._meta
-    member = memberships.get_field(groups.m2m_field_name()).column
-    group_fk = memberships.get_field(groups.m2m_reverse_field_name())
-    group = group_fk.related_model._meta
-    token_user = ApiToken._meta.get_field("user").column
-    return (
-        f"SELECT {_columns(ApiToken, 't')}, {_columns(user, 'u')}, EXISTS("
-        f'SELECT 1 FROM "{memberships.db_table}" m JOIN "{group.db_table}" g '
-        f'ON g."{group.pk.column}" = m."{group_fk.column}" '
-        f'WHERE m."{member}" = u."{user._meta.pk.column}" AND g."name" = %s) '
-        f'FROM "{ApiToken._meta.db_table}" t JOIN "{user._meta.db_table}" u '
-        f'ON u."{user._meta.pk.column}" = t."{token_user}" WHERE t."digest" = %s'
-    )
+# Compiled once (registry_site.compiled): the ORM's build of this select_related and Exists
+# cost more CPU than the query itself on every token request.
+_TOKEN = Compiled(_token_and_user, digest=MARKER_TEXT)
 
 
 def token_with_user(digest: str) -> ApiToken | None:
     """The token with this digest, its user loaded and the user's moderator check memoized
     (registry_site.roles), in one statement: a token request costs one query before the
-    view's own. Written out rather than built by the ORM (select_related, an Exists
-    annotation), whose build of it cost more CPU than the query itself on every request."""
-    user_model = get_user_model()
-    with connection.cursor() as cursor:
-        cursor.execute(_token_sql(), [MODERATORS_GROUP, digest])
-        row = cursor.fetchone()
-    if row is None:
+    view's own."""
+    rows = _TOKEN.rows(digest=digest)
+    if not rows:
         return None
-    split = len(ApiToken._meta.concrete_fields)
-    ends = split + len(user_model._meta.concrete_fields)
-    token = _instance(ApiToken, row[:split], connection)
-    token.user = _instance(user_model, row[split:ends], connection)
-    token.user._is_moderator = token.user.is_superuser or bool(row[ends])
+    token = rows[0]
+    token.user._is_moderator = token.user.is_superuser or token.user_is_moderator
     return token
 
 

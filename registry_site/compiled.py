@@ -19,7 +19,8 @@ from django.db import connection, connections
 # Markers: values no request uses, so that a parameter equal to one is the marker's.
 MARKER_TIME = datetime.datetime(2001, 2, 3, 4, 5, 6, 789012, tzinfo=datetime.UTC)
 MARKER_IDS = (-7_340_007_919, -7_340_007_921, -7_340_007_923)
-MARKER_TEXT = "compiled-marker-7340007919"
+MARKER_TEXTS = ("compiled-marker-7340007919", "compiled-marker-7340007921")
+MARKER_TEXT = MARKER_TEXTS[0]
 
 
 def _adapt(value):
@@ -47,6 +48,9 @@ class Compiled:
         compiler = queryset.query.get_compiler(using=queryset.db)
         sql, params = compiler.as_sql()
         params = list(params)
+        # What results_iter would work out on every call from the same select list.
+        converters = compiler.get_converters([s[0] for s in compiler.select[:compiler.col_count]])
+        compiler.get_converters = lambda expressions: converters
         slots = {}
         for name, marker in self.markers.items():
             adapted = _adapt(marker)
@@ -102,3 +106,58 @@ class Compiled:
         # filter can be chained onto SQL that would not carry it.
         run.query.get_compiler = lambda *args, **kwargs: compiler
         return list(run)
+
+
+class _InsertPlan:
+    def __init__(self, model, db_connection):
+        meta = model._meta
+        self.auto = meta.auto_field  # None: the row's id is one of its values (a one-to-one)
+        if meta.parents or meta.db_returning_fields != ([meta.pk] if self.auto else []):
+            raise ImproperlyConfigured(f"insert_new cannot insert {meta.label}.")
+        self.fields = [f for f in meta.local_concrete_fields
+                       if not f.generated and f is not self.auto]
+        if any(hasattr(f, "get_placeholder") for f in self.fields):
+            raise ImproperlyConfigured(f"insert_new cannot insert {meta.label}.")
+        ops = db_connection.ops
+        self.returns = bool(self.auto) and db_connection.features.can_return_columns_from_insert
+        returning = ops.return_insert_columns([meta.pk])[0] if self.returns else ""
+        self.table, self.pk_column = meta.db_table, meta.pk.column
+        self.sql = (f"INSERT INTO {ops.quote_name(meta.db_table)} "
+                    f"({', '.join(ops.quote_name(f.column) for f in self.fields)}) "
+                    f"VALUES ({', '.join(['%s'] * len(self.fields))}) {returning}").rstrip()
+
+
+_insert_plans = {}
+
+
+def insert_new(instance):
+    """Insert a new model instance as ``save()`` would, and return it with its id.
+
+    The statement is written once per model and vendor (what the ORM would compile on every
+    save); each call only prepares the values, field by field as save() does (``pre_save``
+    then ``get_db_prep_save``). For plain models (an auto id, or an id that is one of the
+    values) whose fields hold values, not expressions; anything else is refused rather than
+    inserted differently.
+    """
+    model = type(instance)
+    db_connection = connections[instance._state.db or "default"]
+    plan = _insert_plans.get((model, db_connection.vendor))
+    if plan is None:
+        plan = _insert_plans[(model, db_connection.vendor)] = _InsertPlan(model, db_connection)
+    if not instance._state.adding or (plan.auto and instance.pk is not None):
+        raise ValueError(f"insert_new inserts new rows only, not {instance!r}.")
+    params = []
+    for field in plan.fields:
+        value = field.pre_save(instance, add=True)
+        if hasattr(value, "resolve_expression"):
+            raise ValueError(f"insert_new takes values, not expressions ({field.name}).")
+        params.append(field.get_db_prep_save(value, connection=db_connection))
+    with db_connection.cursor() as cursor:
+        cursor.execute(plan.sql, params)
+        if plan.returns:
+            instance.pk = cursor.fetchone()[0]
+        elif plan.auto:
+            instance.pk = db_connection.ops.last_insert_id(cursor, plan.table, plan.pk_column)
+    instance._state.adding = False
+    instance._state.db = db_connection.alias
+    return instance

@@ -16,6 +16,7 @@ from rest_framework import serializers
 from rest_framework.fields import SkipField
 
 from registry_site.errors import DomainError, InvalidInput, field_messages
+from registry_site.reuse import reused
 
 
 def refusal_message(exc: DomainError) -> str:
@@ -114,10 +115,11 @@ def request_fields(input_class: type[serializers.Serializer], data) -> dict:
 
 def validated(input_class: type[serializers.Serializer], data, **context) -> dict:
     """``data`` checked by ``input_class``; InvalidInput naming every broken field otherwise."""
-    serializer = input_class(data=data, context=context)
-    if not serializer.is_valid():
-        raise InvalidInput(field_messages(serializer.errors))
-    return dict(serializer.validated_data)
+    with reused(input_class, **context) as serializer:
+        serializer.initial_data = data
+        if not serializer.is_valid():
+            raise InvalidInput(field_messages(serializer.errors))
+        return dict(serializer.validated_data)
 
 
 class InputForm(forms.Form):

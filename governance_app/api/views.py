@@ -17,6 +17,7 @@ from governance_app.selectors import proposals_for
 from governance_app.services import proposal_cancel, proposal_create, proposal_execute, vote_cast
 from registry_site.inputs import request_fields
 from registry_site.permissions import TokenHasScope
+from registry_site.reuse import represented
 from registry_site.throttling import ScopedRateThrottle
 
 
@@ -65,7 +66,7 @@ class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         proposal = get_object_or_404(Proposal.objects.only("pk"), pk=pk)
         vote = vote_cast(proposal=proposal, voter=request.user,
                          **request_fields(VoteInput, request.data))
-        return Response(VoteSerializer(vote).data, status=status.HTTP_201_CREATED)
+        return Response(represented(VoteSerializer, vote), status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=ProposalSerializer)
     @action(detail=True, methods=["post"])

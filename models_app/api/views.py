@@ -53,6 +53,7 @@ from registry_site.compiled import MARKER_TEXT
 from registry_site.errors import InvalidInput, NotFound
 from registry_site.inputs import request_fields, validated
 from registry_site.permissions import TokenHasScope, request_has_scope
+from registry_site.reuse import represented
 from registry_site.throttling import ScopedRateThrottle
 
 # Names may hold dots and be words such as "search" or "stats": the list has no sub-routes,
@@ -145,7 +146,8 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         fields = (request_fields(RegistrationInput, request.data) if type(request.data) is dict
                   else validated(RegistrationInput, request.data))
         registration = registration_create(owner=request.user, source=Source.API, **fields)
-        return Response(RegistrationSerializer(registration).data, status=status.HTTP_201_CREATED)
+        return Response(represented(RegistrationSerializer, registration),
+                        status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=ModelDetailSerializer)
     def retrieve(self, request, name=None):
@@ -214,7 +216,7 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             registration=registration, to_status=to_status, actor=request.user,
             source=Source.API, reason=data["reason"],
         )
-        return Response(RegistrationSerializer(registration).data)
+        return Response(represented(RegistrationSerializer, registration))
 
     @extend_schema(
         summary="Record one execution and pay the execution fee",
@@ -232,7 +234,7 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         registration = pick_version(versions, version) if version else newest_approved(versions)
         record = usage_record(registration=registration, user=request.user,
                               success=data["success"], duration_us=data["duration_us"])
-        return Response(UsageRecordSerializer(record).data, status=status.HTTP_201_CREATED)
+        return Response(represented(UsageRecordSerializer, record), status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Usage statistics: totals over the visible versions, or one version",

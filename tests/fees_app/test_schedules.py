@@ -301,3 +301,33 @@ def test_admin_add_shows_a_refusal_naming_fields_on_those_fields(client, moderat
     assert form["max_fee"].value() == "5000"
     assert FeeSchedule.objects.filter(fee_type="storage").count() == 1
     assert not AuditEvent.objects.filter(action="fee_schedule.installed").exists()
+
+
+def test_a_charge_never_uses_a_schedule_it_saw_in_a_rolled_back_install(user):
+    """fee_charge prices with the schedule this process last charged with, and its debit
+    checks that the row is still active with those terms. A schedule seen inside a
+    transaction that rolled back (whose id SQLite may give the next install) is not
+    charged."""
+    from fees_app.models import Account
+
+    with transaction.atomic():
+        schedule_install(fee_type="update", reason="rolled back",
+                         **{**LINEAR, "method": "fixed", "base_fee": 77, "min_fee": 0})
+        assert fee_charge(user=user, fee_type="update", units=100).amount == 77
+        transaction.set_rollback(True)
+    installed = schedule_install(fee_type="update", reason="kept",
+                                 **{**LINEAR, "method": "fixed", "base_fee": 55, "min_fee": 0})
+    before = Account.objects.get(user=user).balance
+    entry = fee_charge(user=user, fee_type="update", units=100)
+    assert (entry.amount, entry.schedule_id) == (55, installed.pk)
+    assert Account.objects.get(user=user).balance == before - 55
+
+
+def test_a_refused_debit_still_names_the_balance_and_the_fee(make_user):
+    from registry_site.errors import InsufficientFunds
+
+    poor = make_user("poor", balance=1000)
+    assert fee_charge(user=poor, fee_type="update", units=0).amount == 500  # now remembered
+    with pytest.raises(InsufficientFunds) as refused:
+        fee_charge(user=poor, fee_type="update", units=100)
+    assert (refused.value.extra["needed"], refused.value.extra["balance"]) == (600, 500)

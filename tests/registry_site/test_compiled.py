@@ -75,3 +75,45 @@ def test_an_optional_marker_may_be_missing_from_the_sql():
                         user_id=MARKER_IDS[0], now=MARKER_TIME, optional=["now"])
     sql, params = compiled.sql(user_id=5, now=timezone.now())
     assert params == [5]
+
+
+def _row(model, pk):
+    return model.objects.filter(pk=pk).values().get()
+
+
+def test_insert_new_writes_the_row_the_orm_writes(make_user):
+    from django.db.models.functions import Now
+
+    from registry_site.compiled import insert_new
+    from registry_site.models import AuditEvent
+
+    user = make_user("ins")
+    when = timezone.now()
+    fields = {"created_at": when, "actor_id": user.pk, "action": "test.inserted",
+                  "target_type": "x.y", "target_id": "7", "ip": "2001:db8::1",
+                  "details": {"nested": [1, "two", None], "n": 2**62}}
+    mine = insert_new(AuditEvent(**fields))
+    theirs = AuditEvent.objects.create(**fields)
+    assert mine.pk is not None and not mine._state.adding
+    ours, orm = _row(AuditEvent, mine.pk), _row(AuditEvent, theirs.pk)
+    assert {k: v for k, v in ours.items() if k != "id"} == \
+        {k: v for k, v in orm.items() if k != "id"}
+    with pytest.raises(ValueError, match="new rows only"):
+        insert_new(mine)
+    with pytest.raises(ValueError, match="not expressions"):
+        insert_new(AuditEvent(**{**fields, "created_at": Now()}))
+
+
+def test_insert_new_takes_an_id_that_is_one_of_the_values(make_user):
+    from models_app.models import UsageStats
+    from models_app.services import registration_create
+    from registry_site.compiled import insert_new
+
+    owner = make_user("ins-owner", balance=10_000_000)
+    registration = registration_create(owner=owner, name="ins-model", version="1.0.0",
+                                       hash="a" * 64, size_bytes=10, parameter_count=1)
+    UsageStats.objects.filter(pk=registration.pk).delete()
+    stats = insert_new(UsageStats(registration=registration))
+    assert stats.pk == registration.pk
+    assert _row(UsageStats, registration.pk)["total_executions"] == 0
+
