@@ -10,7 +10,7 @@ from fees_app.calculator import MAX_STORED_INT, FeeQuote, calculate_fee
 from fees_app.inputs import CreditInput, FeeQuoteInput, ScheduleInput
 from fees_app.models import Account, FeeSchedule, LedgerEntry
 from registry_site.audit import audit_record
-from registry_site.compiled import MARKER_TEXT, Compiled, insert_new
+from registry_site.compiled import MARKER_TEXT, Compiled, insert_new, statement_cursor
 from registry_site.errors import Conflict, InsufficientFunds
 from registry_site.inputs import validated
 from registry_site.integrity import is_unique_violation
@@ -120,7 +120,7 @@ def _debit(*, user, amount: int, now, schedule: FeeSchedule) -> tuple[int, int] 
     """
     table, schedules = Account._meta.db_table, FeeSchedule._meta.db_table
     terms = dataclasses.asdict(schedule.terms)
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET balance = balance - %s, updated_at = %s "
             "WHERE user_id = %s AND balance >= %s "

@@ -3,9 +3,9 @@
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
+from fees_app.calculator import MAX_STORED_INT
 from fees_app.models import FeeType
 from fees_app.services import fee_charge, schedule_install
 from governance_app.inputs import (
@@ -36,8 +36,8 @@ from governance_app.selectors import (
 from models_app.models import Registration, Source
 from models_app.services import registration_transition
 from registry_site.audit import audit_record
-from registry_site.compiled import MARKER_IDS, MARKER_TIME, Compiled
-from registry_site.errors import Conflict, DomainError, Forbidden
+from registry_site.compiled import MARKER_IDS, MARKER_TIME, Compiled, statement_cursor
+from registry_site.errors import Conflict, DomainError, Forbidden, NotFound
 from registry_site.inputs import validated
 from registry_site.parameters import get_parameter
 from registry_site.services import parameter_set
@@ -203,6 +203,8 @@ def vote_cast(*, proposal: Proposal, voter, choice=None, reason="",
     """
     data = validated(VoteInput, {"choice": choice, "reason": reason})
     choice, reason = data["choice"], data["reason"]
+    if not 0 < proposal.pk <= MAX_STORED_INT:
+        raise NotFound("No such proposal.")
     with transaction.atomic():
         # A key-share lock: voters of one proposal hold it together, while an execution or a
         # cancel (FOR UPDATE, in _lock) waits for every vote in flight and then counts it, and
@@ -228,9 +230,15 @@ def vote_cast(*, proposal: Proposal, voter, choice=None, reason="",
         if counted:
             # Last, so the row lock this update takes (voters of one proposal queue for it)
             # is held only from here to the commit.
-            field = TALLY_FIELDS[choice]
-            Proposal.objects.filter(pk=locked.pk).update(**{field: F(field) + weight})
+            _count_vote(proposal_id=locked.pk, field=TALLY_FIELDS[choice], weight=weight)
     return vote
+
+
+def _count_vote(*, proposal_id: int, field: str, weight: int) -> None:
+    column = Proposal._meta.get_field(field).column
+    with statement_cursor() as cursor:
+        cursor.execute(f"UPDATE {Proposal._meta.db_table} SET {column} = {column} + %s "
+                       "WHERE id = %s", [weight, proposal_id])
 
 
 # The proposal with its state and the voter's weight at its snapshot, compiled once
@@ -242,16 +250,16 @@ _FOR_VOTE = Compiled(
 
 
 def _proposal_for_vote(*, proposal_id: int, voter_id: int, now) -> Proposal:
-    rows = list(_FOR_VOTE.raw(proposal_id=proposal_id, voter_id=voter_id, now=now))
+    rows = _FOR_VOTE.rows(proposal_id=proposal_id, voter_id=voter_id, now=now)
     if not rows:
-        raise Proposal.DoesNotExist(proposal_id)
+        raise NotFound("No such proposal.")
     return rows[0]
 
 
 def _key_share_lock(proposal_id: int) -> None:
     if connection.vendor != "postgresql":
         return  # SQLite: IMMEDIATE transactions already serialize writers
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(f"SELECT 1 FROM {Proposal._meta.db_table} WHERE id = %s FOR KEY SHARE",
                        [proposal_id])
 
@@ -264,7 +272,7 @@ def _insert_vote(*, proposal, voter, choice, weight, counted, reason, created_at
     """
     vote = Vote(proposal=proposal, voter=voter, choice=choice, weight=weight, counted=counted,
                 reason=reason, created_at=created_at)
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {Vote._meta.db_table} "
             "(proposal_id, voter_id, choice, weight, counted, reason, created_at) "

@@ -19,7 +19,13 @@ from models_app.models import (
     UsageDelta,
     UsageStats,
 )
-from registry_site.compiled import MARKER_IDS, MARKER_TEXT, MARKER_TIME, Compiled
+from registry_site.compiled import (
+    MARKER_IDS,
+    MARKER_TEXT,
+    MARKER_TIME,
+    Compiled,
+    statement_cursor,
+)
 from registry_site.errors import Conflict, NotFound
 from registry_site.roles import is_moderator
 from registry_site.stats_cache import cached_statistics
@@ -65,7 +71,7 @@ def _exact_rows(where: str, params: list, *, tail: str = "") -> list[tuple]:
     stats, delta = UsageStats._meta.db_table, UsageDelta._meta.db_table
     counters = ", ".join(f"u.{name} + COALESCE(p.{name}, 0)" for name in UsageStats.COUNTERS)
     sums = ", ".join(f"{expression} AS {name}" for name, expression in _PENDING.items())
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(
             f"SELECT u.registration_id, {counters}, u.last_execution, p.last "
             f"FROM {stats} u LEFT JOIN (SELECT registration_id, {sums}, "

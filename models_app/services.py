@@ -26,7 +26,7 @@ from models_app.models import (
 from models_app.read_cache import model_changed
 from models_app.selectors import pending_usage
 from registry_site.audit import audit_record
-from registry_site.compiled import MARKER_TEXTS, Compiled, insert_new
+from registry_site.compiled import MARKER_TEXTS, Compiled, insert_new, statement_cursor
 from registry_site.errors import (
     Conflict,
     Forbidden,
@@ -147,7 +147,7 @@ def _claim_name(name: str, owner) -> bool:
     An upsert rather than an insert under a savepoint: one statement either way.
     """
     table = ModelName._meta.db_table
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (name, owner_id, created_at) VALUES (%s, %s, %s) "
             "ON CONFLICT (name) DO NOTHING RETURNING id",
@@ -299,7 +299,7 @@ def _lock_for_usage(registration_id: int) -> tuple[str, dict[str, int]]:
     delta = UsageDelta._meta.db_table
     pending = ", ".join(f"{expression} AS {name}" for name, expression in PENDING_SUMS.items())
     lock = " FOR SHARE OF r" if connection.vendor == "postgresql" else ""
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(
             f"SELECT r.status, {', '.join(f'u.{name}, p.{name}' for name in COUNTERS)} "
             f"FROM {registration} r JOIN {stats} u ON u.registration_id = r.id, "
@@ -321,7 +321,7 @@ def _first_use(registration_id: int, user_id: int, now) -> bool:
     by the same user waits on the unique index and then inserts nothing.
     """
     table = ModelUser._meta.db_table
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (registration_id, user_id, first_used_at) VALUES (%s, %s, %s) "
             "ON CONFLICT (registration_id, user_id) DO NOTHING RETURNING id",

@@ -9,6 +9,7 @@ the markers' parameters were. The queryset stays the one definition of the query
 compilation is shared.
 """
 
+import contextlib
 import copy
 import datetime
 import threading
@@ -21,6 +22,40 @@ MARKER_TIME = datetime.datetime(2001, 2, 3, 4, 5, 6, 789012, tzinfo=datetime.UTC
 MARKER_IDS = (-7_340_007_919, -7_340_007_921, -7_340_007_923)
 MARKER_TEXTS = ("compiled-marker-7340007919", "compiled-marker-7340007921")
 MARKER_TEXT = MARKER_TEXTS[0]
+
+
+@contextlib.contextmanager
+def statement_cursor(db_connection=None):
+    """A cursor for the statements of hot requests, each the same text on every call.
+
+    On PostgreSQL it binds parameters on the server, so psycopg prepares a statement that a
+    connection has run a few times (prepare_threshold) and PostgreSQL stops parsing and
+    planning it on every request, which cost several times its execution. Django's own
+    cursors bind on the client (its ORM does not write SQL meant to be prepared, and a
+    server-bound IntegerField parameter is sent as a 4-byte integer whatever its value), so
+    only this module's statements and the hand-written ones go through here; their integer
+    parameters are plain Python ints, sent at the size their value needs. The cursor is
+    wrapped as Django wraps its own: database errors become Django's, queries are counted
+    and logged. Other databases get Django's cursor.
+    """
+    db_connection = db_connection or connection
+    if db_connection.vendor != "postgresql":
+        with db_connection.cursor() as cursor:
+            yield cursor
+        return
+    from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, ServerBindingCursor
+    from django.db.backends.postgresql.psycopg_any import register_tzloader
+    from psycopg.pq import Format
+
+    db_connection.ensure_connection()
+    with db_connection.wrap_database_errors:
+        raw = ServerBindingCursor(db_connection.connection)
+        # As Django's create_cursor: times in the connection's zone.
+        loader = db_connection.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
+        if db_connection.timezone != loader.timezone:
+            register_tzloader(db_connection.timezone, raw)
+    with db_connection._prepare_cursor(raw) as cursor:
+        yield cursor
 
 
 def _adapt(value):
@@ -94,13 +129,17 @@ class Compiled:
 
         Django's own iterable turns the rows into results; it is handed a copy of the
         compiler that compiled the queryset (its select list, converters and related-object
-        layout), whose SQL is this call's.
+        layout) holding this call's rows.
         """
         queryset, prototype = self._compiled()[:2]
         sql, params = self.sql(**values)
+        db_connection = connections[queryset.db]
+        with statement_cursor(db_connection) as cursor:
+            cursor.execute(sql, params)
+            results = [cursor.fetchall()]
         compiler = copy.copy(prototype)
-        compiler.connection = connections[queryset.db]
-        compiler.as_sql = lambda *args, **kwargs: (sql, params)
+        compiler.connection = db_connection
+        compiler.execute_sql = lambda *args, **kwargs: results
         run = queryset._chain()
         # The clone serves this one evaluation and is never handed out, so no further
         # filter can be chained onto SQL that would not carry it.
@@ -152,7 +191,7 @@ def insert_new(instance):
         if hasattr(value, "resolve_expression"):
             raise ValueError(f"insert_new takes values, not expressions ({field.name}).")
         params.append(field.get_db_prep_save(value, connection=db_connection))
-    with db_connection.cursor() as cursor:
+    with statement_cursor(db_connection) as cursor:
         cursor.execute(plan.sql, params)
         if plan.returns:
             instance.pk = cursor.fetchone()[0]

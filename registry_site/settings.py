@@ -112,7 +112,7 @@ MIDDLEWARE = [
     "registry_site.middleware.PageRateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "registry_site.middleware.CSPMiddleware",
     # Last, so it is the first to see a view's exception: database or Redis down -> 503.
     "registry_site.middleware.DependencyFailureMiddleware",
 ]
@@ -158,6 +158,12 @@ if _database_url:
         DATABASES["default"].setdefault("OPTIONS", {})["transaction_mode"] = "IMMEDIATE"
     else:
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+        # Prepared statements for the hot requests' statements (registry_site.compiled's
+        # statement_cursor), once a connection has run one this many times; the ORM's own
+        # cursors bind on the client and never prepare. 0 turns preparing off (a connection
+        # pooler in transaction mode older than PgBouncer 1.21 cannot keep them).
+        _prepare = env_int("DATABASE_PREPARE_THRESHOLD", 5)
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = _prepare or None
 else:
     DATABASES = {
         "default": {

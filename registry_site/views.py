@@ -6,7 +6,6 @@ import sys
 
 from django.core.cache import cache, caches
 from django.core.exceptions import DisallowedHost
-from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.template import loader
 from django.urls import Resolver404, resolve
@@ -15,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
+from registry_site.compiled import statement_cursor
 from registry_site.errors import DomainError, dependency_failure
 
 logger = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def healthz(request):
     """200 when the database and the cache both answer, 503 otherwise."""
     checks = {}
     try:
-        with connection.cursor() as cursor:
+        with statement_cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
         checks["database"] = "ok"

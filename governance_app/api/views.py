@@ -61,10 +61,10 @@ class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     def vote(self, request, pk=None):
         """Cast your one vote; its weight is your voting power at the proposal's snapshot.
         The owner of the model a proposal is about may vote, but that vote does not count."""
-        # The service locks and reads the proposal itself: the list's annotated query
-        # (subject, the caller's votes) would be read only to be thrown away.
-        proposal = get_object_or_404(Proposal.objects.only("pk"), pk=pk)
-        vote = vote_cast(proposal=proposal, voter=request.user,
+        # The service locks and reads the proposal itself (404 when there is none): the
+        # list's annotated query (subject, the caller's votes) would be read only to be
+        # thrown away.
+        vote = vote_cast(proposal=Proposal(pk=int(pk)), voter=request.user,
                          **request_fields(VoteInput, request.data))
         return Response(represented(VoteSerializer, vote), status=status.HTTP_201_CREATED)
 

@@ -255,8 +255,16 @@ def test_vote_query_count(client_for, make_proposal, alice, bob, django_assert_n
     proposal = make_proposal()
     api = client_for(bob)
     api.get("/api/v1/proposals/")  # stamps the token's last_used_at
-    # token, proposal exists; key-share lock, state with weight, subject owner, vote upsert,
-    # audit event, tally; savepoint and release (the lock: PostgreSQL only)
-    with django_assert_num_queries(10 if connection.vendor == "postgresql" else 9):
+    # token; key-share lock, state with weight, subject owner, vote upsert, audit event,
+    # tally; savepoint and release (the lock: PostgreSQL only)
+    with django_assert_num_queries(9 if connection.vendor == "postgresql" else 8):
         assert api.post(f"/api/v1/proposals/{proposal.pk}/vote/", {"choice": "for"},
                         format="json").status_code == 201
+
+
+@pytest.mark.parametrize("pk", ["999999", "99999999999999999999"])
+def test_a_vote_on_a_proposal_that_does_not_exist_is_a_404(client_for, bob, pk):
+    response = client_for(bob).post(f"/api/v1/proposals/{pk}/vote/", {"choice": "for"},
+                                    format="json")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"

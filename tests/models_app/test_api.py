@@ -533,9 +533,9 @@ def test_usage_query_count(client_for, other_user, approved, django_assert_num_q
     url = "/api/v1/models/bert-base/usage/"
     api.post(url, {"success": True, "duration_us": 1}, format="json")  # stamps last_used_at
     # token (with the moderator check), version lookup; share lock with the exact counters,
-    # schedule, debit, ledger row, first-use upsert, usage delta, audit event; savepoint and
-    # release
-    with django_assert_num_queries(11):
+    # debit (which checks the schedule that the first record read is still active), ledger
+    # row, first-use upsert, usage delta, audit event; savepoint and release
+    with django_assert_num_queries(10):
         assert api.post(url, {"success": True, "duration_us": 1},
                         format="json").status_code == 201
 
@@ -543,8 +543,9 @@ def test_usage_query_count(client_for, other_user, approved, django_assert_num_q
 def test_register_query_count(user_client, django_assert_num_queries):
     body = {"name": "counted", "hash": "a" * 64, "size_bytes": 1024, "parameter_count": 1}
     user_client.post("/api/v1/models/", {**body, "version": "1.0"}, format="json")
-    # token; name upsert, name lock, newest version, schedule, debit, ledger row, registration,
-    # usage row, history row, audit event; savepoint and release
-    with django_assert_num_queries(13):
+    # token; name upsert, name lock, newest version, debit (checking the schedule the first
+    # registration read), ledger row, registration, usage row, history row, audit event;
+    # savepoint and release
+    with django_assert_num_queries(12):
         assert user_client.post("/api/v1/models/", {**body, "version": "2.0"},
                                 format="json").status_code == 201

@@ -56,6 +56,18 @@ def test_security_headers_on_a_page():
     assert policy["frame-ancestors"] == ["'none'"]
 
 
+def test_the_policy_built_once_is_the_one_django_csp_builds(settings):
+    """registry_site.middleware.CSPMiddleware keeps one policy text for plain responses;
+    it must be django-csp's text for the settings, also after the settings change."""
+    from csp.utils import build_policy
+
+    assert Client().get("/accounts/login/")["Content-Security-Policy"] == build_policy()
+    api = Client().get("/api/v1/models/")
+    assert api["Content-Security-Policy"] == build_policy()
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'none'"]}}
+    assert Client().get("/accounts/login/")["Content-Security-Policy"] == "default-src 'none'"
+
+
 def test_every_page_passes_the_csp_without_inline_script_or_style(make_user):
     """Pages are fetched as a moderator, who sees the most; each HTML page must carry the
     strict policy and contain no inline script, style attribute or event handler."""
