@@ -5,7 +5,7 @@ import datetime
 from celery import shared_task
 from django.utils import timezone
 
-from models_app.services import storage_fees_charge, usage_counters_fold
+from models_app.services import storage_fees_charge, usage_counters_fold, usage_deltas_vacuum
 
 
 @shared_task(name="models_app.tasks.storage_fees_charge")
@@ -24,5 +24,9 @@ def storage_fees_charge_task(day: str | None = None) -> str:
 
 @shared_task(name="models_app.tasks.usage_counters_fold")
 def usage_counters_fold_task() -> str:
-    """Fold pending usage deltas into the counter rows; rows another fold holds wait."""
-    return f"usage counters: {usage_counters_fold()} counter rows folded"
+    """Fold pending usage deltas into the counter rows (rows another fold holds wait), then
+    vacuum the deltas' table."""
+    folded = usage_counters_fold()
+    vacuumed = usage_deltas_vacuum()
+    return (f"usage counters: {folded} counter rows folded"
+            + (", pending deltas vacuumed" if vacuumed else ""))

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 
 
 class RegistrySiteConfig(AppConfig):
@@ -7,3 +8,6 @@ class RegistrySiteConfig(AppConfig):
 
     def ready(self):
         from registry_site import metrics, signals  # noqa: F401  (audit gauge; auth events audited)
+        from registry_site.compiled import plan_once
+
+        connection_created.connect(plan_once, dispatch_uid="registry_site.compiled.plan_once")

@@ -58,6 +58,22 @@ def statement_cursor(db_connection=None):
         yield cursor
 
 
+def plan_once(sender, connection, **kwargs):
+    """``connection_created``: plan each prepared statement once, for any values.
+
+    PostgreSQL's default tries five plans made for the values at hand and then keeps
+    planning for every execution when the value-free plan looks costlier; for the
+    visibility condition of the model reads it always did, at more CPU than running it.
+    The statements that get prepared here are all lookups by key or name, which one plan
+    serves for every value. The ORM's statements are not prepared, so this does not touch
+    them.
+    """
+    if connection.vendor == "postgresql" and connection.settings_dict["OPTIONS"].get(
+            "prepare_threshold"):
+        with connection.cursor() as cursor:
+            cursor.execute("SET plan_cache_mode = force_generic_plan")
+
+
 def _adapt(value):
     if isinstance(value, datetime.datetime):
         return connection.ops.adapt_datetimefield_value(value)

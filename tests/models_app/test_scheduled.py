@@ -102,3 +102,20 @@ def test_a_process_folds_after_a_commit_at_most_once_per_interval(
     run_scheduled()
     assert not UsageDelta.objects.exists()
     assert UsageStats.objects.get(pk=registration.pk).total_executions == 3
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_fold_job_vacuums_the_pending_deltas_outside_a_transaction():
+    """The deltas' table is a queue (an insert per record, a delete per fold): the scheduled
+    fold vacuums it on PostgreSQL, which cannot vacuum inside a transaction."""
+    from django.db import connection, transaction
+
+    from models_app.services import usage_deltas_vacuum
+    from models_app.tasks import usage_counters_fold_task
+
+    on_postgres = connection.vendor == "postgresql"
+    assert usage_deltas_vacuum() is on_postgres
+    with transaction.atomic():
+        assert usage_deltas_vacuum() is False
+    assert usage_counters_fold_task().endswith(
+        ", pending deltas vacuumed" if on_postgres else "counter rows folded")

@@ -117,3 +117,12 @@ def test_insert_new_takes_an_id_that_is_one_of_the_values(make_user):
     assert stats.pk == registration.pk
     assert _row(UsageStats, registration.pk)["total_executions"] == 0
 
+
+
+@pytest.mark.postgres
+def test_prepared_statements_are_planned_once_for_any_values():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        assert cursor.fetchone()[0] == "force_generic_plan"
