@@ -10,7 +10,13 @@ from fees_app.calculator import MAX_STORED_INT, FeeQuote, calculate_fee
 from fees_app.inputs import CreditInput, FeeQuoteInput, ScheduleInput
 from fees_app.models import Account, FeeSchedule, LedgerEntry
 from registry_site.audit import audit_record
-from registry_site.compiled import MARKER_TEXT, Compiled, insert_new, statement_cursor
+from registry_site.compiled import (
+    MARKER_TEXT,
+    Compiled,
+    insert_after,
+    insert_new,
+    statement_cursor,
+)
 from registry_site.errors import Conflict, InsufficientFunds
 from registry_site.inputs import validated
 from registry_site.integrity import is_unique_violation
@@ -109,27 +115,35 @@ def account_credit(*, user, amount: int, actor=None, reason: str) -> LedgerEntry
     return entry
 
 
-def _debit(*, user, amount: int, now, schedule: FeeSchedule) -> tuple[int, int] | None:
-    """Take ``amount`` from the user's account if the balance covers it and ``schedule``, which
-    priced it, is still the active one with the same terms: (account id, new balance), or
-    None when not (or the user has no account yet).
+def _debit(*, user, entry: LedgerEntry, now, schedule: FeeSchedule) -> LedgerEntry | None:
+    """Take ``entry.amount`` from the user's account if the balance covers it and
+    ``schedule``, which priced it, is still the active one with the same terms, and record
+    ``entry`` (its account and balance after filled in); None when not (or the user has no
+    account yet), with nothing written.
 
     Compare-and-swap in one statement: the balance check and the debit cannot be split by a
-    concurrent debit, and RETURNING hands back the new balance without a second read. The
-    row lock it takes is the user's own account, never a row other users' fees touch.
+    concurrent debit, and RETURNING hands back the new balance without a second read. On
+    PostgreSQL the ledger row is inserted by the same statement. The row lock it takes is
+    the user's own account, never a row other users' fees touch.
     """
     table, schedules = Account._meta.db_table, FeeSchedule._meta.db_table
     terms = dataclasses.asdict(schedule.terms)
+    debit = (f"UPDATE {table} SET balance = balance - %s, updated_at = %s "
+             "WHERE user_id = %s AND balance >= %s "
+             f"AND EXISTS (SELECT 1 FROM {schedules} WHERE id = %s AND is_active AND "
+             f"{' AND '.join(f'{name} = %s' for name in terms)}) RETURNING id, balance")
+    params = [entry.amount, connection.ops.adapt_datetimefield_value(now), user.pk,
+              entry.amount, schedule.pk, *terms.values()]
+    if connection.vendor == "postgresql":
+        return insert_after(entry, statement=debit, params=params,
+                            taken={"account_id": "source.id", "balance_after": "source.balance"})
     with statement_cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET balance = balance - %s, updated_at = %s "
-            "WHERE user_id = %s AND balance >= %s "
-            f"AND EXISTS (SELECT 1 FROM {schedules} WHERE id = %s AND is_active AND "
-            f"{' AND '.join(f'{name} = %s' for name in terms)}) RETURNING id, balance",
-            [amount, connection.ops.adapt_datetimefield_value(now), user.pk, amount,
-             schedule.pk, *terms.values()],
-        )
-        return cursor.fetchone()
+        cursor.execute(debit, params)
+        debited = cursor.fetchone()
+    if debited is None:
+        return None
+    entry.account_id, entry.balance_after = debited
+    return insert_new(entry)
 
 
 # The schedule of each fee type that this process last charged with. A charge prices with it
@@ -163,13 +177,17 @@ def fee_charge(*, user, fee_type: str, units: int, model_name: str = "",
     fee_type, units = data["fee_type"], data["units"]
     schedule = _last_schedule.get(fee_type) or _fresh_schedule(fee_type)
     now = timezone.now()
-    debited = refusal = None
+    entry = refusal = None
     # No savepoint: a refusal is raised after this block, when nothing has been written.
     with transaction.atomic(savepoint=False):
         for _ in range(CHARGE_ATTEMPTS):
             quote = calculate_fee(schedule.terms, units)
-            debited = _debit(user=user, amount=quote.amount, now=now, schedule=schedule)
-            if debited is not None:
+            entry = _debit(user=user, now=now, schedule=schedule, entry=LedgerEntry(
+                kind=LedgerEntry.Kind.DEBIT, amount=quote.amount, fee_type=fee_type,
+                schedule=schedule, units=quote.units, model_name=model_name,
+                model_version=model_version, created_at=now,
+            ))
+            if entry is not None:
                 break
             # Refused: another schedule is active now, or the user has no account yet
             # (created empty here), or too little on it.
@@ -188,14 +206,7 @@ def fee_charge(*, user, fee_type: str, units: int, model_name: str = "",
         else:
             refusal = Conflict(f"The {fee_type} fee schedule changed while charging; try "
                                "again.", code="schedule_changed")
-        if debited is not None:
-            account_id, balance = debited
-            entry = insert_new(LedgerEntry(
-                account_id=account_id, kind=LedgerEntry.Kind.DEBIT, amount=quote.amount,
-                balance_after=balance, fee_type=fee_type, schedule=schedule,
-                units=quote.units, model_name=model_name, model_version=model_version,
-                created_at=now,
-            ))
+        if entry is not None:
             statistics_changed()
     if refusal is not None:
         raise refusal

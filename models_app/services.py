@@ -26,7 +26,13 @@ from models_app.models import (
 from models_app.read_cache import model_changed
 from models_app.selectors import pending_usage
 from registry_site.audit import audit_record
-from registry_site.compiled import MARKER_TEXTS, Compiled, insert_new, statement_cursor
+from registry_site.compiled import (
+    MARKER_TEXTS,
+    Compiled,
+    insert_after,
+    insert_new,
+    statement_cursor,
+)
 from registry_site.errors import (
     Conflict,
     Forbidden,
@@ -237,7 +243,11 @@ def usage_record(*, registration: Registration, user, success: bool,
         entry = fee_charge(user=user, fee_type=FeeType.EXECUTION, units=1,
                            model_name=registration.name, model_version=registration.version)
         now = timezone.now()
-        new_user = _first_use(registration.pk, user.pk, now)
+        # The delta row and the first-use row at once; the check below rolls both back.
+        delta = _record_use(UsageDelta(registration_id=registration.pk, success=success,
+                                       fee=entry.amount, duration_us=duration_us,
+                                       recorded_at=now), user_id=user.pk)
+        new_user = delta.new_user
         increments = {
             "total_executions": 1,
             "successful_executions": 1 if success else 0,
@@ -256,9 +266,6 @@ def usage_record(*, registration: Registration, user, success: bool,
                 f"{MAX_STORED_INT}); this record is refused and nothing was charged.",
                 code="counter_overflow", counters=full,
             )
-        insert_new(UsageDelta(registration_id=registration.pk, success=success,
-                              fee=entry.amount, duration_us=duration_us, new_user=new_user,
-                              recorded_at=now))
         # Its total_executions is on the model's page (exact) and on list pages (which may
         # show it up to read_cache.LIST_ANSWER_SECONDS late).
         model_changed(registration.name, counters_only=True)
@@ -314,20 +321,26 @@ def _lock_for_usage(registration_id: int) -> tuple[str, dict[str, int]]:
     return row[0], {name: values[2 * i] + values[2 * i + 1] for i, name in enumerate(COUNTERS)}
 
 
-def _first_use(registration_id: int, user_id: int, now) -> bool:
-    """Note that ``user_id`` has used the registration; True if this is their first time.
+def _record_use(delta: UsageDelta, *, user_id: int) -> UsageDelta:
+    """Insert the pending delta of one record, noting first that ``user_id`` has used the
+    registration: ``delta.new_user`` is True if this is their first time.
 
-    An upsert, not an insert under a savepoint: one statement, and a concurrent first use
-    by the same user waits on the unique index and then inserts nothing.
+    The first use is an upsert, not an insert under a savepoint: a concurrent first use by
+    the same user waits on the unique index and then inserts nothing. On PostgreSQL the
+    upsert and the delta are one statement.
     """
     table = ModelUser._meta.db_table
+    upsert = (f"INSERT INTO {table} (registration_id, user_id, first_used_at) "
+              "VALUES (%s, %s, %s) ON CONFLICT (registration_id, user_id) DO NOTHING RETURNING id")
+    params = [delta.registration_id, user_id,
+              connection.ops.adapt_datetimefield_value(delta.recorded_at)]
+    if connection.vendor == "postgresql":
+        return insert_after(delta, statement=upsert, params=params, each_row=False,
+                            taken={"new_user": "EXISTS (SELECT 1 FROM source)"})
     with statement_cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (registration_id, user_id, first_used_at) VALUES (%s, %s, %s) "
-            "ON CONFLICT (registration_id, user_id) DO NOTHING RETURNING id",
-            [registration_id, user_id, connection.ops.adapt_datetimefield_value(now)],
-        )
-        return cursor.fetchone() is not None
+        cursor.execute(upsert, params)
+        delta.new_user = cursor.fetchone() is not None
+    return insert_new(delta)
 
 
 # When this process last folded after a commit (USAGE_FOLD_AFTER_COMMIT_MS).

@@ -216,3 +216,56 @@ def insert_new(instance):
     instance._state.adding = False
     instance._state.db = db_connection.alias
     return instance
+
+
+def insert_after(instance, *, statement: str, params: list, taken: dict[str, str],
+                 each_row: bool = True):
+    """PostgreSQL: run ``statement`` (one that RETURNING some columns, named ``source``) and
+    insert the instance's row in the same statement, the fields in ``taken`` (attname -> an
+    SQL expression over ``source``) coming from it: a write and the row that records it in
+    one round trip instead of two.
+
+    ``each_row``: one row per row ``source`` returned (None when it returned none, and
+    nothing is inserted); otherwise exactly one row, the expressions reading ``source`` as
+    a table (``EXISTS (SELECT 1 FROM source)``). Returns the instance with its id and the
+    taken values set. Other fields are prepared as insert_new prepares them.
+    """
+    model = type(instance)
+    db_connection = connections[instance._state.db or "default"]
+    if db_connection.vendor != "postgresql":
+        raise ImproperlyConfigured("insert_after needs PostgreSQL's data-modifying WITH.")
+    plan = _insert_plans.get((model, db_connection.vendor))
+    if plan is None:
+        plan = _insert_plans[(model, db_connection.vendor)] = _InsertPlan(model, db_connection)
+    if not instance._state.adding or not plan.auto or instance.pk is not None:
+        raise ValueError(f"insert_after inserts new rows with an auto id only, not {instance!r}.")
+    unknown = set(taken) - {field.attname for field in plan.fields}
+    if unknown:
+        raise ValueError(f"insert_after: {model.__name__} has no field {sorted(unknown)}.")
+    ops = db_connection.ops
+    expressions, values = [], []
+    for field in plan.fields:
+        if field.attname in taken:
+            expressions.append(taken[field.attname])
+            continue
+        value = field.pre_save(instance, add=True)
+        if hasattr(value, "resolve_expression"):
+            raise ValueError(f"insert_after takes values, not expressions ({field.name}).")
+        values.append(field.get_db_prep_save(value, connection=db_connection))
+        expressions.append("%s")
+    columns = [model._meta.get_field(name).column for name in taken]
+    sql = (f"WITH source AS ({statement}) INSERT INTO {ops.quote_name(plan.table)} "
+           f"({', '.join(ops.quote_name(f.column) for f in plan.fields)}) "
+           f"SELECT {', '.join(expressions)}{' FROM source' if each_row else ''} "
+           f"RETURNING {', '.join(ops.quote_name(c) for c in [plan.pk_column, *columns])}")
+    with statement_cursor(db_connection) as cursor:
+        cursor.execute(sql, [*params, *values])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    instance.pk = row[0]
+    for attname, value in zip(taken, row[1:], strict=True):
+        setattr(instance, attname, value)
+    instance._state.adding = False
+    instance._state.db = db_connection.alias
+    return instance

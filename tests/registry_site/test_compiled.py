@@ -126,3 +126,31 @@ def test_prepared_statements_are_planned_once_for_any_values():
     with connection.cursor() as cursor:
         cursor.execute("SHOW plan_cache_mode")
         assert cursor.fetchone()[0] == "force_generic_plan"
+
+
+@pytest.mark.postgres
+def test_insert_after_inserts_only_what_the_statement_returned(make_user):
+    from fees_app.models import Account, FeeSchedule, LedgerEntry
+    from registry_site.compiled import insert_after
+
+    user = make_user("after", balance=100)
+    debit = ("UPDATE fees_app_account SET balance = balance - %s WHERE user_id = %s "
+             "AND balance >= %s RETURNING id, balance")
+    taken = {"account_id": "source.id", "balance_after": "source.balance"}
+    before = LedgerEntry.objects.count()
+
+    schedule = FeeSchedule.objects.active().get(fee_type="execution")
+
+    def entry(amount):
+        return LedgerEntry(kind="debit", amount=amount, fee_type="execution",
+                           schedule=schedule, units=1)
+
+    made = insert_after(entry(30), statement=debit, params=[30, user.pk, 30], taken=taken)
+    assert made.balance_after == 70 and made.account_id == Account.objects.get(user=user).pk
+    stored = LedgerEntry.objects.get(pk=made.pk)
+    assert (stored.amount, stored.balance_after) == (30, 70)
+    # Too little on the account: the update returns nothing, so nothing is inserted.
+    assert insert_after(entry(500), statement=debit, params=[500, user.pk, 500],
+                        taken=taken) is None
+    assert LedgerEntry.objects.count() == before + 1
+    assert Account.objects.get(user=user).balance == 70
