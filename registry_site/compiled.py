@@ -7,6 +7,11 @@ database takes to run it. ``Compiled`` builds the queryset once per database ven
 marker values, keeps the SQL and its parameters, and on each use puts the real values where
 the markers' parameters were. The queryset stays the one definition of the query; only its
 compilation is shared.
+
+The hot requests' writes get the same treatment: ``insert_new`` inserts a model instance by a
+statement written once per model, and ``insert_after`` (PostgreSQL) joins a write and the row
+that records it into one statement. ``statement_cursor`` runs all of these, and the
+hand-written statements of the services, on a cursor whose statements PostgreSQL prepares.
 """
 
 import contextlib
@@ -185,6 +190,20 @@ class _InsertPlan:
 _insert_plans = {}
 
 
+def _insert_plan(model, db_connection) -> _InsertPlan:
+    plan = _insert_plans.get((model, db_connection.vendor))
+    if plan is None:
+        plan = _insert_plans[(model, db_connection.vendor)] = _InsertPlan(model, db_connection)
+    return plan
+
+
+def _insert_value(field, instance, db_connection):
+    value = field.pre_save(instance, add=True)
+    if hasattr(value, "resolve_expression"):
+        raise ValueError(f"inserts here take values, not expressions ({field.name}).")
+    return field.get_db_prep_save(value, connection=db_connection)
+
+
 def insert_new(instance):
     """Insert a new model instance as ``save()`` would, and return it with its id.
 
@@ -194,19 +213,11 @@ def insert_new(instance):
     values) whose fields hold values, not expressions; anything else is refused rather than
     inserted differently.
     """
-    model = type(instance)
     db_connection = connections[instance._state.db or "default"]
-    plan = _insert_plans.get((model, db_connection.vendor))
-    if plan is None:
-        plan = _insert_plans[(model, db_connection.vendor)] = _InsertPlan(model, db_connection)
+    plan = _insert_plan(type(instance), db_connection)
     if not instance._state.adding or (plan.auto and instance.pk is not None):
         raise ValueError(f"insert_new inserts new rows only, not {instance!r}.")
-    params = []
-    for field in plan.fields:
-        value = field.pre_save(instance, add=True)
-        if hasattr(value, "resolve_expression"):
-            raise ValueError(f"insert_new takes values, not expressions ({field.name}).")
-        params.append(field.get_db_prep_save(value, connection=db_connection))
+    params = [_insert_value(field, instance, db_connection) for field in plan.fields]
     with statement_cursor(db_connection) as cursor:
         cursor.execute(plan.sql, params)
         if plan.returns:
@@ -220,7 +231,7 @@ def insert_new(instance):
 
 def insert_after(instance, *, statement: str, params: list, taken: dict[str, str],
                  each_row: bool = True):
-    """PostgreSQL: run ``statement`` (one that RETURNING some columns, named ``source``) and
+    """PostgreSQL: run ``statement`` (one with RETURNING, named ``source``) and
     insert the instance's row in the same statement, the fields in ``taken`` (attname -> an
     SQL expression over ``source``) coming from it: a write and the row that records it in
     one round trip instead of two.
@@ -234,9 +245,7 @@ def insert_after(instance, *, statement: str, params: list, taken: dict[str, str
     db_connection = connections[instance._state.db or "default"]
     if db_connection.vendor != "postgresql":
         raise ImproperlyConfigured("insert_after needs PostgreSQL's data-modifying WITH.")
-    plan = _insert_plans.get((model, db_connection.vendor))
-    if plan is None:
-        plan = _insert_plans[(model, db_connection.vendor)] = _InsertPlan(model, db_connection)
+    plan = _insert_plan(model, db_connection)
     if not instance._state.adding or not plan.auto or instance.pk is not None:
         raise ValueError(f"insert_after inserts new rows with an auto id only, not {instance!r}.")
     unknown = set(taken) - {field.attname for field in plan.fields}
@@ -247,12 +256,9 @@ def insert_after(instance, *, statement: str, params: list, taken: dict[str, str
     for field in plan.fields:
         if field.attname in taken:
             expressions.append(taken[field.attname])
-            continue
-        value = field.pre_save(instance, add=True)
-        if hasattr(value, "resolve_expression"):
-            raise ValueError(f"insert_after takes values, not expressions ({field.name}).")
-        values.append(field.get_db_prep_save(value, connection=db_connection))
-        expressions.append("%s")
+        else:
+            values.append(_insert_value(field, instance, db_connection))
+            expressions.append("%s")
     columns = [model._meta.get_field(name).column for name in taken]
     sql = (f"WITH source AS ({statement}) INSERT INTO {ops.quote_name(plan.table)} "
            f"({', '.join(ops.quote_name(f.column) for f in plan.fields)}) "
