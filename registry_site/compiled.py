@@ -136,13 +136,6 @@ class Compiled:
                 params[position] = value
         return sql, params
 
-    def raw(self, **values):
-        """The model's rows (fields converted as the ORM does; annotations as the database
-        returns them)."""
-        model = self._compiled()[0].model
-        sql, params = self.sql(**values)
-        return model.objects.raw(sql, params)
-
     def rows(self, **values) -> list:
         """What the queryset returns for ``values``, evaluated: model instances with their
         select_related rows and annotations, or the dicts and tuples of values() and

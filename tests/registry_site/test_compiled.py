@@ -26,10 +26,10 @@ def test_it_answers_what_the_queryset_answers_for_any_values(make_user):
     for user_id, when in [(alice.pk, now), (bob.pk, now), (alice.pk, now + timedelta(days=400)),
                           (-1, now)]:
         expected = list(live_tokens(user_id, when))
-        got = list(compiled.raw(user_id=user_id, now=when))
+        got = compiled.rows(user_id=user_id, now=when)
         assert [t.pk for t in got] == [t.pk for t in expected]
         assert [t.scopes for t in got] == [t.scopes for t in expected]  # converted fields
-    assert len(list(compiled.raw(user_id=alice.pk, now=now))) == 2
+    assert len(compiled.rows(user_id=alice.pk, now=now)) == 2
 
 
 def test_a_marker_the_sql_does_not_carry_is_refused():
