@@ -15,23 +15,19 @@ not the catalog's (else every execution anywhere would empty the list cache). Th
 counts on an anonymous list page are therefore up to LIST_ANSWER_SECONDS old; statuses,
 versions and everything else on it are exact, and the model detail's counts are exact.
 
-If the cache is unreachable when a write commits, the process keeps the subject and moves its
-generation on at its next cache read that reaches Redis (a process that serves writes also
-serves reads); answers live at most ANSWER_SECONDS, which bounds how long an outage that also
-ends the process can leave an old answer in place.
+The generations move on when the write commits, with every other counter the transaction
+changed, in one round trip (registry_site.generations). If the cache is unreachable then, the
+process keeps the keys and moves them on at its next cache read that reaches Redis (a process
+that serves writes also serves reads); answers live at most ANSWER_SECONDS, which bounds how
+long an outage that also ends the process can leave an old answer in place.
 """
 
 import hashlib
-import logging
-import threading
 import time
 
 from django.core.cache import cache
-from django.db import transaction
 
-from registry_site.errors import CACHE_ERRORS
-
-logger = logging.getLogger(__name__)
+from registry_site import generations
 
 # Generations keep answers exact; the lifetime only bounds a lost bump (see above) and the
 # memory of names nobody reads any more.
@@ -41,63 +37,18 @@ LIST_ANSWER_SECONDS = 2
 # The list pages' subject: "*" is in no model name.
 CATALOG = "*catalog"
 
-# Names whose bump failed with the cache down, moved on at the next read that reaches it.
-_unbumped: set[str] = set()
-_unbumped_lock = threading.Lock()
-
 
 def _generation_key(name: str) -> str:
     return f"model-detail:gen:{name}"
 
 
-def _bump(*names: str) -> bool:
-    """Move the generations of ``names`` on (one round trip on Redis); False, with the names
-    kept for later, when the cache is down."""
-    keys = [_generation_key(name) for name in names]
-    # The strict cache raises rather than dropping the write after a recent failure; a
-    # development cache has no fail-open wrapper and is strict already.
-    store = getattr(cache, "strict", cache)
-    try:
-        if hasattr(store, "bump_many"):
-            store.bump_many(keys, time.time_ns())
-        else:
-            for key in keys:
-                try:
-                    store.incr(key)
-                except ValueError:
-                    # Never from 0: an evicted key restarts above every generation used before.
-                    if not store.add(key, time.time_ns(), None):
-                        store.incr(key)
-    except CACHE_ERRORS as exc:
-        # The write has committed: it must not answer an error because Redis is down.
-        logger.warning("%s: cached answers not moved on yet, the cache is down: %s",
-                       ", ".join(names), exc)
-        with _unbumped_lock:
-            _unbumped.update(names)
-        return False
-    return True
-
-
-def _bump_the_unbumped() -> set[str]:
-    """Move on the generations whose bump failed; returns the names moved on."""
-    with _unbumped_lock:
-        names = set(_unbumped)
-        _unbumped.clear()
-    return names if names and _bump(*names) else set()
-
-
 def model_changed(name: str, *, counters_only: bool = False) -> None:
     """Call inside a write that changes what the detail of ``name`` shows, and so the list
-    pages too, unless only its usage counters moved (``counters_only``).
-
-    The bump at commit is the one that keeps answers fresh; the one now also keeps this
-    transaction's own later reads (and a test's, whose transaction never commits) off the
-    answer cached before it. An answer stored between the two carries the first bump's
-    generation, which the second moves past.
-    """
+    pages too, unless only its usage counters moved (``counters_only``). The generations move
+    on when the write commits (registry_site.generations); until then this transaction's own
+    reads of them neither use nor store cached answers."""
     subjects = (name,) if counters_only else (name, CATALOG)
-    _bump(*subjects)
-    transaction.on_commit(lambda: _bump(*subjects))
+    generations.changed(*(_generation_key(subject) for subject in subjects))
 
 
 def answer_key(name: str, variant: str) -> str:
@@ -107,11 +58,14 @@ def answer_key(name: str, variant: str) -> str:
 
 
 def cached_answer(name: str, variant: str) -> tuple[bytes | None, int | None]:
-    """(the stored answer if it is current, the generation to store a new one under)."""
+    """(the stored answer if it is current, the generation to store a new one under); (None,
+    None) inside a transaction that changed ``name`` (nothing served, nothing stored)."""
     gen_key, key = _generation_key(name), answer_key(name, variant)
+    if generations.pending(gen_key):
+        return None, None
     found = cache.get_many([gen_key, key])
     # The cache answers again: first move on what a write could not while it was down.
-    if _unbumped and found and name in _bump_the_unbumped():
+    if generations.lost_any() and found and gen_key in generations.retry_lost():
         found = cache.get_many([gen_key, key])
     generation = found.get(gen_key)
     if generation is None:

@@ -8,6 +8,7 @@ parameter must not leave its old value cached).
 """
 
 import logging
+import math
 import time
 
 from django.core.cache.backends import redis as django_redis
@@ -61,6 +62,28 @@ return #KEYS
 """
 
 
+# Count one request in each of several rate-limit windows (registry_site.throttling), in one
+# round trip. KEYS[i] is a counter, ARGV[2i-1] its window in milliseconds and ARGV[2i] when
+# that window ends if this request opens it (the app's clock, in whole seconds, rounded up).
+# The window's end is kept beside the counter, for Retry-After. Answers each counter's count
+# and window end.
+COUNT_HITS = """
+local answers = {}
+for i, key in ipairs(KEYS) do
+    local window = ARGV[2 * i - 1]
+    local count = redis.call('INCR', key)
+    -- A new window, or a counter left without a timeout: (re)open the window.
+    if count == 1 or redis.call('PTTL', key) == -1 then
+        redis.call('PEXPIRE', key, window)
+        redis.call('SET', key .. ':reset', ARGV[2 * i], 'PX', window)
+    end
+    answers[2 * i - 1] = count
+    answers[2 * i] = redis.call('GET', key .. ':reset') or false
+end
+return answers
+"""
+
+
 class _ReusedClient(django_redis.RedisCacheClient):
     """Django builds a new redis.Redis for every cache call, and redis-py fills a table of
     some 200 response callbacks in each: a third of a cached answer's time. One client per
@@ -74,27 +97,46 @@ class _ReusedClient(django_redis.RedisCacheClient):
             client = clients[index] = super().get_client(key, write=write)
         return client
 
+    def _script(self, client, source: str):
+        """``source`` registered on ``client``: EVALSHA, falling back to EVAL once when the
+        server does not know the script."""
+        scripts = self.__dict__.setdefault("_scripts", {})
+        script = scripts.get((id(client), source))
+        if script is None:
+            script = scripts[id(client), source] = client.register_script(source)
+        return script
+
     def incr(self, key, delta=1):
         """Django's contract (ValueError for a missing key), in one round trip."""
         client = self.get_client(key, write=True)
-        scripts = self.__dict__.setdefault("_incr_scripts", {})
-        script = scripts.get(id(client))
-        if script is None:
-            # EVALSHA, falling back to EVAL once when the server does not know the script.
-            script = scripts[id(client)] = client.register_script(INCR_EXISTING)
-        value = script(keys=[key], args=[delta])
+        value = self._script(client, INCR_EXISTING)(keys=[key], args=[delta])
         if value is None:
             raise ValueError(f"Key '{key}' not found.")
         return value
 
     def bump_many(self, keys, start: int) -> None:
         client = self.get_client(keys[0], write=True)
-        scripts = self.__dict__.setdefault("_bump_scripts", {})
-        script = scripts.get(id(client))
-        if script is None:
-            script = scripts[id(client)] = client.register_script(BUMP_MANY)
         # An int is stored as its digits by Django's serializer, so get() reads it back.
-        script(keys=list(keys), args=[start])
+        self._script(client, BUMP_MANY)(keys=list(keys), args=[start])
+
+    def count_hits(self, windows, now: float) -> list[tuple[int, float | None]]:
+        client = self.get_client(windows[0][0], write=True)
+        args = []
+        for _, seconds in windows:
+            args += [int(seconds * 1000), math.ceil(now + seconds)]
+        answers = self._script(client, COUNT_HITS)(keys=[key for key, _ in windows], args=args)
+        return [(int(count), _window_end(reset))
+                for count, reset in zip(answers[::2], answers[1::2], strict=True)]
+
+
+def _window_end(stored: bytes | None) -> int | None:
+    """A window end as COUNT_HITS stores it (the digits Django's serializer also writes for an
+    int); None for anything else, such as the pickled float an earlier release wrote, and
+    Retry-After then names the whole window."""
+    try:
+        return int(stored) if stored is not None else None
+    except ValueError:
+        return None
 
 
 class RedisCache(django_redis.RedisCache):
@@ -109,6 +151,14 @@ class RedisCache(django_redis.RedisCache):
         counters (models_app.read_cache), in one round trip."""
         self._cache.bump_many([self.make_and_validate_key(k, version=version) for k in keys],
                               start)
+
+    def count_hits(self, windows, now: float, version=None) -> list[tuple[int, float | None]]:
+        """Count one hit in each ``(key, seconds)`` window, opening the windows that are not
+        open (they end ``seconds`` after ``now``): each one's count and window end, in one
+        round trip. Rate limits (registry_site.throttling)."""
+        return self._cache.count_hits(
+            [(self.make_and_validate_key(key, version=version), seconds)
+             for key, seconds in windows], now)
 
 
 def _default(key, default=None, version=None):

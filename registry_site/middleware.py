@@ -16,7 +16,7 @@ from django.http import HttpResponse, JsonResponse
 
 from registry_site.audit import audit_record, reset_client_ip, set_client_ip
 from registry_site.errors import CacheUnavailable, DomainError, Forbidden, dependency_failure
-from registry_site.throttling import AnonRateThrottle, LoginThrottle, UserRateThrottle
+from registry_site.throttling import LoginThrottle, RequestRateThrottle
 from registry_site.views import DISALLOWED_HOST, error_response, is_api
 
 # The code an /api/ error gets when something other than the API's own handlers answered it.
@@ -227,7 +227,7 @@ class PageRateLimitMiddleware:
 
     def __call__(self, request):
         if not request.path_info.startswith(self.exempt_prefixes):
-            refusal = _throttled(request, [AnonRateThrottle(), UserRateThrottle()],
+            refusal = _throttled(request, [RequestRateThrottle()],
                                  "Too many requests. Try again in {wait} seconds.\n")
             if refusal is not None:
                 return refusal

@@ -352,8 +352,7 @@ REST_FRAMEWORK = {
         "registry_site.permissions.TokenHasScope",
     ],
     "DEFAULT_THROTTLE_CLASSES": [
-        "registry_site.throttling.AnonRateThrottle",
-        "registry_site.throttling.UserRateThrottle",
+        "registry_site.throttling.RequestRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": THROTTLE_RATES,
     # One JSON parser for the whole API, which refuses what the stack cannot handle.

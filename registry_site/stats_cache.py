@@ -7,15 +7,11 @@ looks at again: unlike deleting a key, which a slow reader could fill back with 
 figures right after. Within one generation readers ``add``, never ``set``, as parameters do.
 """
 
-import logging
 import time
 
 from django.core.cache import cache
-from django.db import transaction
 
-from registry_site.errors import CACHE_ERRORS
-
-logger = logging.getLogger(__name__)
+from registry_site import generations
 
 GENERATION_KEY = "stats:generation"
 
@@ -26,25 +22,15 @@ def _new_generation() -> int:
     return time.time_ns()
 
 
-def _next_generation() -> None:
-    try:
-        try:
-            cache.incr(GENERATION_KEY)
-        except ValueError:
-            if not cache.add(GENERATION_KEY, _new_generation(), None):
-                cache.incr(GENERATION_KEY)  # a reader started the count a moment ago
-    except CACHE_ERRORS as exc:
-        # The write has committed: it must not answer an error because Redis is down. Figures
-        # cached before the outage live at most their timeout.
-        logger.warning("statistics generation not moved on, the cache is down: %s", exc)
-
-
 def statistics_changed() -> None:
-    """Call inside a write that changes registry statistics; takes effect when it commits."""
-    transaction.on_commit(_next_generation)
+    """Call inside a write that changes registry statistics; takes effect when it commits
+    (registry_site.generations), with the transaction's other cache generations."""
+    generations.changed(GENERATION_KEY)
 
 
 def current_generation() -> int:
+    if generations.lost_any():
+        generations.retry_lost()  # the cache answers again: move on what a write could not
     generation = cache.get(GENERATION_KEY)
     if generation is None:
         cache.add(GENERATION_KEY, _new_generation(), None)
@@ -54,6 +40,8 @@ def current_generation() -> int:
 
 def cached_statistics(name: str, compute, timeout: int):
     """``compute()``'s figures, shared through the cache until the next write or ``timeout``."""
+    if generations.pending(GENERATION_KEY):
+        return compute()  # this transaction changed them: figures no one else sees yet
     key = f"stats:{current_generation()}:{name}"
     figures = cache.get(key)
     if figures is None:

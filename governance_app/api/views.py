@@ -18,7 +18,6 @@ from governance_app.services import proposal_cancel, proposal_create, proposal_e
 from registry_site.inputs import request_fields
 from registry_site.permissions import TokenHasScope
 from registry_site.reuse import represented
-from registry_site.throttling import ScopedRateThrottle
 
 
 class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
@@ -33,16 +32,10 @@ class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     lookup_value_regex = r"\d+"
     required_scopes = {"create": "propose", "vote": "vote", "execute": "vote",
                        "cancel": "propose"}
-    throttle_scope = "vote"
+    throttle_scopes = {"vote": "vote"}
 
     def get_queryset(self):
         return proposals_for(self.request.user)
-
-    def get_throttles(self):
-        throttles = super().get_throttles()
-        if self.action == "vote":
-            throttles.append(ScopedRateThrottle())
-        return throttles
 
     def _fresh(self, proposal):
         return self.get_queryset().get(pk=proposal.pk)

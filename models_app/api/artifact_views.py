@@ -12,7 +12,6 @@ from rest_framework.views import APIView
 
 from models_app.artifacts import artifact_for_download, artifact_upload, registration_for_artifact
 from models_app.models import Artifact
-from registry_site.throttling import ScopedRateThrottle
 
 # filename="..." (or filename*=UTF-8''...) in a Content-Disposition header.
 FILENAME_RE = re.compile(r"""filename\*?=(?:UTF-8'')?"?([^";]+)"?""", re.IGNORECASE)
@@ -31,7 +30,6 @@ class ArtifactView(APIView):
     and moderators download it."""
 
     required_scopes = {"put": "register"}
-    throttle_classes = [*APIView.throttle_classes, ScopedRateThrottle]
     throttle_scopes = {"put": "register"}
 
     @extend_schema(

@@ -54,7 +54,6 @@ from registry_site.errors import InvalidInput, NotFound
 from registry_site.inputs import request_fields, validated
 from registry_site.permissions import TokenHasScope, request_has_scope
 from registry_site.reuse import represented
-from registry_site.throttling import ScopedRateThrottle
 
 # Names may hold dots and be words such as "search" or "stats": the list has no sub-routes,
 # so /models/<any name>/ is always a model.
@@ -99,7 +98,6 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     lookup_field = "name"
     lookup_value_regex = NAME_PATTERN
     required_scopes = {"create": "register", "usage": "usage"}
-    throttle_classes = [*viewsets.GenericViewSet.throttle_classes, ScopedRateThrottle]
     throttle_scopes = {"create": "register", "usage": "usage"}
 
     def get_queryset(self):

@@ -4,6 +4,7 @@ cursor pages of the model list and the cached anonymous model detail."""
 import base64
 import datetime
 import json
+import os
 
 import pytest
 from rest_framework.renderers import JSONRenderer as DRFJSONRenderer
@@ -135,7 +136,8 @@ def test_bad_cursor_is_400_in_the_error_shape(anon_client, approved, query):
 def test_anonymous_detail_is_cached_until_a_write_commits(
         anon_client, approved, moderator_client, django_assert_num_queries,
         django_capture_on_commit_callbacks):
-    approved("cached-model")
+    with django_capture_on_commit_callbacks(execute=True):
+        approved("cached-model")
     first = anon_client.get("/api/v1/models/cached-model/")
     with django_assert_num_queries(0):
         again = anon_client.get("/api/v1/models/cached-model/")
@@ -147,6 +149,46 @@ def test_anonymous_detail_is_cached_until_a_write_commits(
                                           "reason": "reported"})
     assert response.status_code == 200, response.content
     assert anon_client.get("/api/v1/models/cached-model/").status_code == 404
+
+
+def test_a_transaction_neither_reads_nor_stores_answers_of_what_it_changed(
+        anon_client, approved, register, move, user, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    with django_capture_on_commit_callbacks(execute=True):
+        approved("rolled-model")
+    assert anon_client.get("/api/v1/models/rolled-model/").json()["version"] == "1.0.0"
+
+    class RolledBack(Exception):
+        pass
+
+    with pytest.raises(RolledBack), transaction.atomic():
+        move(register(user, "rolled-model", "2.0.0"), Status.APPROVED)
+        # Its own change, not the answer cached before it...
+        assert anon_client.get("/api/v1/models/rolled-model/").json()["version"] == "2.0.0"
+        raise RolledBack
+    # ... and the answer it made from a version no one else saw was not stored.
+    assert anon_client.get("/api/v1/models/rolled-model/").json()["version"] == "1.0.0"
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL")
+def test_a_write_moves_every_generation_on_in_one_round_trip_after_commit(
+        approved, make_user, django_capture_on_commit_callbacks):
+    from django.core.cache import cache
+
+    from models_app.services import usage_record
+    from tests.redis_helpers import commands_sent
+
+    with django_capture_on_commit_callbacks(execute=True):
+        (model,) = approved("counted-model")
+    caller = make_user("counter", balance=1000)
+    stores = [cache, cache.strict]
+    with django_capture_on_commit_callbacks() as at_commit:
+        assert commands_sent(stores, lambda: usage_record(
+            registration=model, user=caller, success=True, duration_us=5)) == []
+    commands = commands_sent(stores, lambda: [callback() for callback in at_commit])
+    # The model's generation and the statistics' together.
+    assert commands in (["EVALSHA"], ["EVALSHA", "EVAL"])
 
 
 def test_an_answer_read_before_a_commit_is_never_served_after_it(
@@ -168,9 +210,11 @@ def test_a_bump_lost_while_the_cache_was_down_is_made_when_it_answers_again(
     import redis
     from django.core.cache import cache
 
-    from models_app import read_cache
+    from registry_site import generations
 
-    approved("outage-model")
+    monkeypatch.setattr(generations, "_lost", set())
+    with django_capture_on_commit_callbacks(execute=True):
+        approved("outage-model")
     assert anon_client.get("/api/v1/models/outage-model/").status_code == 200  # cached
     store = getattr(cache, "strict", cache)
 
@@ -186,10 +230,10 @@ def test_a_bump_lost_while_the_cache_was_down_is_made_when_it_answers_again(
                                              {"version": "1.0.0", "status": "suspended",
                                               "reason": "reported"})
         assert response.status_code == 200, response.content  # the write does not fail
-    assert read_cache._unbumped == {"outage-model", read_cache.CATALOG}
+    assert generations._lost >= {"model-detail:gen:outage-model", "model-detail:gen:*catalog"}
     # Back up: the first read moves the generation on and never serves the old answer.
     assert anon_client.get("/api/v1/models/outage-model/").status_code == 404
-    assert read_cache._unbumped == set()
+    assert generations._lost == set()
 
 
 def test_signed_in_callers_are_never_served_the_anonymous_answer(anon_client, user_client,
@@ -209,7 +253,8 @@ LIST = "/api/v1/models/?ordering=name&page_size=10"
 def test_an_anonymous_list_page_is_cached_until_a_catalog_change_commits(
         anon_client, approved, register, user, moderator_client, django_assert_num_queries,
         django_capture_on_commit_callbacks):
-    (first,) = approved("listed-a")
+    with django_capture_on_commit_callbacks(execute=True):
+        approved("listed-a")
     page = anon_client.get(LIST)
     with django_assert_num_queries(0):
         again = anon_client.get(LIST)
@@ -256,11 +301,13 @@ def test_signed_in_callers_never_get_the_anonymous_list(anon_client, user_client
 # --- queries per request, at two sizes ----------------------------------------------------
 
 def test_read_query_counts_do_not_grow_with_the_registry(
-        anon_client, client_for, user, approved, django_assert_num_queries):
+        anon_client, client_for, user, approved, django_assert_num_queries,
+        django_capture_on_commit_callbacks):
     api = client_for(user, scopes=["read"])
     api.get("/api/v1/models/")  # first use stamps the token's last_used_at
     for size in (3, 40):
-        approved(*(f"size{size}-model-{i:02d}" for i in range(size)))
+        with django_capture_on_commit_callbacks(execute=True):
+            approved(*(f"size{size}-model-{i:02d}" for i in range(size)))
         with django_assert_num_queries(1):
             page = anon_client.get("/api/v1/models/?ordering=name&page_size=2").json()
         with django_assert_num_queries(1):

@@ -58,14 +58,24 @@ def test_figures_read_before_a_write_are_not_cached_after_it(path, register, use
 
 def test_a_committed_write_does_not_fail_when_the_cache_is_down(monkeypatch, caplog):
     """The generation moves on after commit; Redis refusing then must not turn the committed
-    write into an error."""
+    write into an error, and the move is made when the cache answers again."""
     import redis
+    from django.core.cache import cache
 
-    from registry_site import stats_cache
+    from registry_site import generations, stats_cache
+
+    monkeypatch.setattr(generations, "_lost", set())
+    before = stats_cache.current_generation()
+    store = getattr(cache, "strict", cache)
 
     def refuse(*args, **kwargs):
         raise redis.exceptions.ConnectionError("Connection refused")
 
-    monkeypatch.setattr(stats_cache.cache, "incr", refuse)
-    stats_cache._next_generation()
-    assert "statistics generation not moved on" in caplog.text
+    with monkeypatch.context() as patched:
+        for name in ("incr", "add", "bump_many"):
+            patched.setattr(store, name, refuse, raising=False)
+        assert generations.bump([stats_cache.GENERATION_KEY]) is False
+    assert "cached copies not moved on yet" in caplog.text
+    assert generations._lost == {stats_cache.GENERATION_KEY}
+    assert stats_cache.current_generation() > before  # the next read moved it on
+    assert generations._lost == set()

@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from registry_site.cache import RedisCache
+from tests.redis_helpers import commands_sent
 
 pytestmark = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL")
 
@@ -16,23 +17,6 @@ def redis_cache():
     store = RedisCache(os.environ["REDIS_URL"], {"KEY_PREFIX": f"test-{uuid.uuid4().hex}"})
     yield store
     store.clear()
-
-
-def commands_sent(redis_cache, call) -> list[str]:
-    """The Redis commands ``call`` sends through the cache's client."""
-    client = redis_cache._cache.get_client(write=True)
-    commands, send = [], client.execute_command
-
-    def counted(*args, **kwargs):
-        commands.append(args[0])
-        return send(*args, **kwargs)
-
-    client.execute_command = counted
-    try:
-        call()
-    finally:
-        del client.execute_command
-    return commands
 
 
 def test_incr_keeps_djangos_contract(redis_cache):
@@ -73,3 +57,31 @@ def test_bump_many_moves_every_counter_on_in_one_round_trip(redis_cache):
                                                                     1_000)) == ["EVALSHA"]
     assert redis_cache.get_many(["gen-a", "gen-b"]) == {"gen-a": 9, "gen-b": 1_001}
     assert redis_cache.incr("gen-b") == 1_002  # still a plain counter to Django
+
+
+def test_count_hits_counts_every_window_and_its_end_in_one_round_trip(redis_cache):
+    now = 1_800_000_000.0
+    assert redis_cache.count_hits([("per-user", 60), ("per-scope", 1)], now) == [
+        (1, now + 60), (1, now + 1)]
+    assert redis_cache.get("per-user:reset") == now + 60  # the same digits Django writes
+    assert commands_sent(redis_cache, lambda: redis_cache.count_hits(
+        [("per-user", 60), ("per-scope", 1)], now + 5)) == ["EVALSHA"]
+    # A window keeps the end it opened with; its counter expires with it.
+    assert redis_cache.count_hits([("per-user", 60)], now + 9) == [(3, now + 60)]
+    client = redis_cache._cache.get_client(write=True)
+    assert 0 < client.pttl(redis_cache.make_and_validate_key("per-user")) <= 60_000
+    assert redis_cache.get("per-user") == 3  # a plain counter to Django
+
+
+def test_count_hits_reopens_a_counter_left_without_a_timeout(redis_cache):
+    client = redis_cache._cache.get_client(write=True)
+    key = redis_cache.make_and_validate_key("stuck")
+    client.set(key, 41)  # as a bare INCR on an expired key leaves it: it would never reset
+    assert redis_cache.count_hits([("stuck", 60)], 1_000.0) == [(42, 1_060.0)]
+    assert 0 < client.pttl(key) <= 60_000
+
+
+def test_count_hits_reads_a_window_end_it_cannot_parse_as_unknown(redis_cache):
+    redis_cache.count_hits([("older", 60)], 1_000.0)
+    redis_cache.set("older:reset", 1_060.5)  # an earlier release stored a pickled float
+    assert redis_cache.count_hits([("older", 60)], 1_001.0) == [(2, None)]

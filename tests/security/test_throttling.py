@@ -327,3 +327,22 @@ def test_anonymous_refusals_are_counted_once(rates):
     client = client_at("198.51.100.92")
     codes = [client.post("/api/v1/models/", {}).status_code for _ in range(5)]
     assert codes == [401, 401, 401, 401, 429]
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL")
+def test_a_scoped_request_counts_both_its_limits_in_one_round_trip(client_for, user, rates):
+    from django.core.cache import caches
+
+    from tests.redis_helpers import commands_sent
+
+    rates(user="5/min", register="2/min")
+    client = client_for(user)
+    path = "/api/v1/models/none-such/versions/1/artifact/"
+    codes = []
+    commands = commands_sent(caches["throttles"], lambda: codes.extend(
+        client.put(path, b"x", content_type="application/octet-stream").status_code
+        for _ in range(3)))
+    assert codes == [404, 404, 429]
+    assert commands.count("EVALSHA") + commands.count("EVAL") == 3  # one per request
+    # The third request counted in the caller's limit too: two more and it is refused.
+    assert [client.get(PARAMETERS).status_code for _ in range(3)] == [200, 200, 429]

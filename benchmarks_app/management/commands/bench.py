@@ -100,6 +100,20 @@ def pool_size(threads: int, connections: int) -> int:
     return max(64, 4 * math.ceil(connections / threads))
 
 
+def reference_ms() -> float:
+    """CPU ms of a fixed pure-Python workload, best of 5: how fast this machine runs Python
+    at the moment. Shared machines differ from one another and drift within a session, so
+    runs are compared with this figure beside them."""
+    best = math.inf
+    for _ in range(5):
+        started = time.process_time()
+        total = 0
+        for i in range(300_000):
+            total += i * i % 7
+        best = min(best, time.process_time() - started)
+    return round(best * 1000, 1)
+
+
 def machine() -> dict:
     model = ""
     try:
@@ -158,11 +172,14 @@ class Command(BaseCommand):
                 raise CommandError(f"{tool} is not installed (Debian: apt-get install -y "
                                    f"{'wrk' if tool == 'wrk' else 'redis-server'}).")
         started = datetime.datetime.now(datetime.UTC)
+        speed_before = reference_ms()
         sizes = plan["compare"] or (plan["models"],)
         runs = {}
         for size in sizes:
             runs[size] = self.run_size(size, plan, options["postgres"])
-        document = {"started": started.isoformat(timespec="seconds"), "machine": machine(),
+        speed = [speed_before, reference_ms()]
+        document = {"started": started.isoformat(timespec="seconds"),
+                    "machine": {**machine(), "reference_ms": speed},
                     "plan": dict(plan.items()), "runs": {}}
         for size, (figures, locks, database) in runs.items():
             self.stdout.write("")
@@ -186,6 +203,9 @@ class Command(BaseCommand):
             document["compare"] = rows
         self.stdout.write("CPU ms/request is the steadier figure on a shared machine: req/s and "
                           "latency move with whatever else runs (wrk itself included).")
+        self.stdout.write(f"Machine speed: a fixed Python workload took {speed[0]:g} ms of CPU "
+                          f"before the run and {speed[1]:g} ms after it (lower is faster; "
+                          "compare runs at similar figures).")
         stem = started.strftime("%Y%m%dT%H%M%SZ") + "-" + "-".join(str(s) for s in sizes)
         path = report.write_json(Path(options["output"]), stem, document)
         self.stdout.write(f"Written: {path}")
