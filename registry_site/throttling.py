@@ -207,8 +207,8 @@ class TokenCreateThrottle(SharedCacheRateMixin, throttling.SimpleRateThrottle):
             # Hashed: any text fits a cache key of bounded length.
             digest = hashlib.sha256(username_key(username).encode("utf-8", "surrogatepass"))
             idents.append(f"user:{digest.hexdigest()}")
-        return [Limit(self.cache_format % {"scope": self.scope, "ident": ident}, self.scope,
-                      self.rate, self.num_requests, self.duration) for ident in idents]
+        limits = [self.limit(self.scope, ident) for ident in idents]
+        return [limit for limit in limits if limit is not None]
 
 
 def username_key(username: str) -> str:
