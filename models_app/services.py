@@ -24,7 +24,7 @@ from models_app.models import (
     UsageStats,
 )
 from models_app.read_cache import model_changed
-from models_app.selectors import pending_usage
+from models_app.selectors import model_versions, newest_approved, pending_usage, pick_version
 from registry_site.audit import audit_record
 from registry_site.compiled import (
     MARKER_TEXTS,
@@ -223,9 +223,15 @@ class UsageRecord:
     recorded_at: datetime.datetime
 
 
-def usage_record(*, registration: Registration, user, success: bool,
-                 duration_us: int) -> UsageRecord:
+def usage_record(*, user, success: bool, duration_us: int,
+                 registration: Registration | None = None, name: str = "",
+                 version: str = "") -> UsageRecord:
     """Record one execution of an approved version and charge the caller the execution fee.
+
+    The version is ``registration``, or the one of model ``name`` the caller names by
+    ``version`` (the newest approved one without), chosen and locked by one statement; a name
+    or version the caller cannot use gets the answer a read of it gets (404, or 409 for a
+    version that is not approved).
 
     Failed executions pay too: the fee pays for the record. The counters move by an
     insert-only UsageDelta row, folded into UsageStats after commit, so concurrent records of
@@ -234,7 +240,10 @@ def usage_record(*, registration: Registration, user, success: bool,
     data = validated(UsageInput, {"success": success, "duration_us": duration_us})
     success, duration_us = data["success"], data["duration_us"]
     with transaction.atomic():
-        status, counters = _lock_for_usage(registration.pk)
+        if registration is None:
+            registration, status, counters = _lock_named_for_usage(name, version, user=user)
+        else:
+            status, counters = _lock_for_usage(registration.pk)
         if status != Status.APPROVED:
             raise Conflict(
                 f"{registration} is {status}; only approved versions can be used.",
@@ -293,6 +302,51 @@ PENDING_SUMS = {
 }
 
 
+def _counters_select() -> str:
+    """The usage counters' columns: the folded row ``u`` and the pending sums ``p``."""
+    return ", ".join(f"u.{name}, p.{name}" for name in COUNTERS)
+
+
+def _counters_of(values) -> dict[str, int]:
+    return {name: values[2 * i] + values[2 * i + 1] for i, name in enumerate(COUNTERS)}
+
+
+def _lock_named_for_usage(name: str, version: str, *, user):
+    """The version of ``name`` to use, share-locked as _lock_for_usage locks, with its status
+    and exact counters: ``version``, or the newest approved one.
+
+    On PostgreSQL one statement finds an approved version and locks it. Approved versions
+    are visible to everyone, so the caller needs no visibility condition; when none
+    matches, the caller's own view of the model says why (404 or 409), as a read does.
+    """
+    if connection.vendor == "postgresql":
+        registration = Registration._meta.db_table
+        pending = ", ".join(f"{expression} AS {counter}"
+                            for counter, expression in PENDING_SUMS.items())
+        which = " AND r.version = %s" if version else ""
+        with statement_cursor() as cursor:
+            cursor.execute(
+                f"SELECT r.id, r.version, r.owner_id, r.status, {_counters_select()} "
+                f"FROM {registration} r "
+                f"JOIN {UsageStats._meta.db_table} u ON u.registration_id = r.id "
+                f"CROSS JOIN LATERAL (SELECT {pending} FROM {UsageDelta._meta.db_table} "
+                "WHERE registration_id = r.id) p "
+                f"WHERE r.name = %s AND r.status = %s{which} "
+                "ORDER BY r.registered_at DESC, r.id DESC LIMIT 1 FOR SHARE OF r",
+                [name, Status.APPROVED, *([version] if version else [])],
+            )
+            row = cursor.fetchone()
+        if row is not None:
+            found = Registration(id=row[0], name=name, version=row[1], owner_id=row[2],
+                                 status=row[3])
+            found._state.adding = False
+            return found, row[3], _counters_of(row[4:])
+    versions = model_versions(name=name, user=user, exact_usage=False)
+    found = pick_version(versions, version) if version else newest_approved(versions)
+    status, counters = _lock_for_usage(found.pk)
+    return found, status, counters
+
+
 def _lock_for_usage(registration_id: int) -> tuple[str, dict[str, int]]:
     """Share-lock the registration; return its status and its exact usage counters.
 
@@ -308,7 +362,7 @@ def _lock_for_usage(registration_id: int) -> tuple[str, dict[str, int]]:
     lock = " FOR SHARE OF r" if connection.vendor == "postgresql" else ""
     with statement_cursor() as cursor:
         cursor.execute(
-            f"SELECT r.status, {', '.join(f'u.{name}, p.{name}' for name in COUNTERS)} "
+            f"SELECT r.status, {_counters_select()} "
             f"FROM {registration} r JOIN {stats} u ON u.registration_id = r.id, "
             f"(SELECT {pending} FROM {delta} WHERE registration_id = %s) p "
             f"WHERE r.id = %s{lock}",
@@ -317,8 +371,7 @@ def _lock_for_usage(registration_id: int) -> tuple[str, dict[str, int]]:
         row = cursor.fetchone()
     if row is None:
         raise NotFound("No such registration.")
-    values = row[1:]
-    return row[0], {name: values[2 * i] + values[2 * i + 1] for i, name in enumerate(COUNTERS)}
+    return row[0], _counters_of(row[1:])
 
 
 def _record_use(delta: UsageDelta, *, user_id: int) -> UsageDelta:

@@ -157,7 +157,14 @@ if _database_url:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         DATABASES["default"].setdefault("OPTIONS", {})["transaction_mode"] = "IMMEDIATE"
     else:
+        # Django's backend, whose health check before a request's first query is skipped
+        # for a connection that served a request without error within this many seconds
+        # (registry_site.postgresql.base), in ms; 0 checks before every request, as Django does.
+        if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+            DATABASES["default"]["ENGINE"] = "registry_site.postgresql"
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+        DATABASES["default"]["HEALTH_CHECK_IDLE_SECONDS"] = env_int(
+            "DATABASE_HEALTH_CHECK_IDLE_MS", 1000, minimum=0, maximum=60_000) / 1000
         # Prepared statements for the hot requests' statements (registry_site.compiled's
         # statement_cursor), once a connection has run one this many times; the ORM's own
         # cursors bind on the client and never prepare. 0 turns preparing off (a connection

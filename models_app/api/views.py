@@ -42,7 +42,6 @@ from models_app.selectors import (
     approved_versions_at,
     model_versions,
     named_versions,
-    newest_approved,
     pick_version,
     registry_stats,
     usage_totals,
@@ -227,10 +226,7 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                                                               TokenHasScope])
     def usage(self, request, name=None):
         data = validated(UsageRequestInput, request.data)
-        versions = model_versions(name=name, user=request.user, exact_usage=False)
-        version = data.get("version")
-        registration = pick_version(versions, version) if version else newest_approved(versions)
-        record = usage_record(registration=registration, user=request.user,
+        record = usage_record(name=name, version=data.get("version") or "", user=request.user,
                               success=data["success"], duration_us=data["duration_us"])
         return Response(represented(UsageRecordSerializer, record), status=status.HTTP_201_CREATED)
 

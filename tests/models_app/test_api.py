@@ -536,8 +536,9 @@ def test_usage_query_count(client_for, other_user, approved, django_assert_num_q
     # token (with the moderator check), version lookup; share lock with the exact counters,
     # debit (which checks the schedule that the first record read is still active), ledger
     # row, first-use upsert, usage delta, audit event; savepoint and release. PostgreSQL
-    # inserts the ledger row with the debit and the delta with the upsert.
-    with django_assert_num_queries(8 if connection.vendor == "postgresql" else 10):
+    # chooses and locks the version in one statement, inserts the ledger row with the debit
+    # and the delta with the upsert.
+    with django_assert_num_queries(7 if connection.vendor == "postgresql" else 10):
         assert api.post(url, {"success": True, "duration_us": 1},
                         format="json").status_code == 201
 

@@ -65,15 +65,18 @@ def test_two_users_record_usage_of_one_modelwithout_waiting(approved, make_user)
         2, 1, 1, 200, 30, 2)
 
 
+@pytest.mark.parametrize("chosen", ["registration", "name and version"])
 def test_a_suspension_waits_for_usage_in_flight_and_usage_then_sees_it(approved, make_user,
-                                                                       moderator):
+                                                                       moderator, chosen):
     """The share lock keeps the guarantee of the old FOR UPDATE: no usage of a version that a
-    committed suspension has stopped."""
+    committed suspension has stopped, whether the caller passed the version or named it."""
     from models_app.services import registration_transition
-    from registry_site.errors import Conflict
+    from registry_site.errors import Conflict, NotFound
 
     caller = make_user("caller", balance=1000)
-    with held_open(lambda: usage_record(registration=approved, user=caller, success=True,
+    which = ({"registration": approved} if chosen == "registration"
+             else {"name": approved.name, "version": approved.version})
+    with held_open(lambda: usage_record(**which, user=caller, success=True,
                                         duration_us=1)), pytest.raises(Exception) as waited:
         without_waiting(lambda: registration_transition(
             registration=approved, to_status="suspended", actor=moderator, source="api",
@@ -81,10 +84,33 @@ def test_a_suspension_waits_for_usage_in_flight_and_usage_then_sees_it(approved,
     assert "lock timeout" in str(waited.value)
     registration_transition(registration=approved, to_status="suspended", actor=moderator,
                             source="api", reason="r")
-    with pytest.raises(Conflict) as refused:
-        usage_record(registration=approved, user=caller, success=True, duration_us=1)
-    assert refused.value.code == "not_approved"
+    # Passed, it is refused as not approved; named, the caller can no longer see it (404),
+    # as a read of it answers.
+    refusal = Conflict if chosen == "registration" else NotFound
+    with pytest.raises(refusal):
+        usage_record(**which, user=caller, success=True, duration_us=1)
     assert usage_stats(approved.pk).total_executions == 1
+
+
+def test_usage_by_name_waits_for_a_suspension_and_then_takes_the_next_approved(
+        register, move, user, make_user, moderator):
+    """Named without a version, the newest approved version is chosen under the lock: a
+    suspension of it that commits first sends the record to the next approved one, never to
+    the suspended one."""
+    from models_app.services import registration_transition
+
+    move(register(user, "llama.cpp", "1.0"), "approved")
+    newest = move(register(user, "llama.cpp", "2.0"), "approved")
+    caller = make_user("caller", balance=1000)
+    with held_open(lambda: registration_transition(
+            registration=newest, to_status="suspended", actor=moderator, source="api",
+            reason="r")), pytest.raises(Exception) as waited:
+        without_waiting(lambda: usage_record(name="llama.cpp", user=caller, success=True,
+                                             duration_us=1))
+    assert "lock timeout" in str(waited.value)
+    record = usage_record(name="llama.cpp", user=caller, success=True, duration_us=1)
+    assert record.registration.version == "1.0"
+    assert usage_stats(newest.pk).total_executions == 0
 
 
 def test_a_schedule_install_does_not_hold_up_charges(approved, make_user, moderator):
