@@ -31,6 +31,7 @@ from registry_site.compiled import (
     Compiled,
     insert_after,
     insert_new,
+    insert_statement,
     statement_cursor,
 )
 from registry_site.errors import (
@@ -128,15 +129,13 @@ def registration_create(*, owner, source: str = "api", **fields) -> Registration
         entry = fee_charge(user=owner, fee_type=fee_type, units=units, model_name=name,
                            model_version=version)
         now = timezone.now()
-        registration = insert_new(Registration(
-            owner=owner, **data, registration_fee=entry.amount, registered_at=now,
-            updated_at=now,
+        registration = Registration(owner=owner, **data, registration_fee=entry.amount,
+                                    registered_at=now, updated_at=now)
+        _insert_with_first_status(registration, StatusChange(
+            from_status="", to_status=Status.PENDING, actor=owner, source=source,
+            reason="Registered", created_at=now,
         ))
         insert_new(UsageStats(registration=registration))
-        insert_new(StatusChange(
-            registration=registration, from_status="", to_status=Status.PENDING, actor=owner,
-            source=source, reason="Registered", created_at=now,
-        ))
         audit_record(
             action="model.registered", actor=owner, target=registration,
             details={"name": name, "version": version, "fee_type": fee_type,
@@ -145,6 +144,23 @@ def registration_create(*, owner, source: str = "api", **fields) -> Registration
         # fee_charge above has already marked the statistics as changed at commit.
         model_changed(name)
     return registration
+
+
+def _insert_with_first_status(registration: Registration, change: StatusChange) -> None:
+    """Insert a new registration and the first row of its status history; on PostgreSQL
+    one statement (registry_site.compiled.insert_after)."""
+    if connection.vendor != "postgresql":
+        insert_new(registration)
+        change.registration = registration
+        insert_new(change)
+        return
+    statement, params = insert_statement(registration)
+    insert_after(change, statement=statement, params=params,
+                 taken={"registration_id": "source.id"})
+    registration.pk = change.registration_id
+    registration._state.adding = False
+    registration._state.db = change._state.db
+    change.registration = registration
 
 
 def _claim_name(name: str, owner) -> bool:

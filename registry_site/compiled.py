@@ -197,6 +197,17 @@ def _insert_value(field, instance, db_connection):
     return field.get_db_prep_save(value, connection=db_connection)
 
 
+def insert_statement(instance) -> tuple[str, list]:
+    """The INSERT of a new instance, as insert_new would run it, and its values: for
+    insert_after's ``statement``, which then reads the new row's id as ``source.id``."""
+    db_connection = connections[instance._state.db or "default"]
+    plan = _insert_plan(type(instance), db_connection)
+    if not instance._state.adding or not plan.returns or instance.pk is not None:
+        raise ValueError(f"insert_statement inserts new rows with an auto id only, not "
+                         f"{instance!r}.")
+    return plan.sql, [_insert_value(field, instance, db_connection) for field in plan.fields]
+
+
 def insert_new(instance):
     """Insert a new model instance as ``save()`` would, and return it with its id.
 

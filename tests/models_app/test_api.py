@@ -547,8 +547,8 @@ def test_register_query_count(user_client, django_assert_num_queries):
     body = {"name": "counted", "hash": "a" * 64, "size_bytes": 1024, "parameter_count": 1}
     user_client.post("/api/v1/models/", {**body, "version": "1.0"}, format="json")
     # token; name upsert, name lock, newest version, debit (checking the schedule the first
-    # registration read), ledger row (with the debit on PostgreSQL), registration, usage row,
-    # history row, audit event; savepoint and release
-    with django_assert_num_queries(11 if connection.vendor == "postgresql" else 12):
+    # registration read), ledger row (with the debit on PostgreSQL), registration, history
+    # row (with the registration on PostgreSQL), usage row, audit event; savepoint and release
+    with django_assert_num_queries(10 if connection.vendor == "postgresql" else 12):
         assert user_client.post("/api/v1/models/", {**body, "version": "2.0"},
                                 format="json").status_code == 201

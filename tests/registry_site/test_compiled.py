@@ -154,3 +154,24 @@ def test_insert_after_inserts_only_what_the_statement_returned(make_user):
                         taken=taken) is None
     assert LedgerEntry.objects.count() == before + 1
     assert Account.objects.get(user=user).balance == 70
+
+
+@pytest.mark.postgres
+def test_insert_statement_feeds_insert_after_a_new_row_and_its_record(make_user):
+    """A new row and a row that refers to it in one statement (a registration and the first
+    entry of its history)."""
+    from registry_site.compiled import insert_after, insert_statement
+    from registry_site.models import ApiToken, AuditEvent
+
+    user = make_user("inserted")
+    token = ApiToken(user=user, name="t", prefix="p", digest="d" * 64,
+                     expires_at=timezone.now() + timedelta(days=1))
+    statement, params = insert_statement(token)
+    event = insert_after(AuditEvent(created_at=timezone.now(), action="token.created",
+                                    target_type="registry_site.apitoken", details={}),
+                         statement=statement, params=params,
+                         taken={"target_id": "source.id::text"})
+    stored = ApiToken.objects.get(digest="d" * 64)
+    assert AuditEvent.objects.get(pk=event.pk).target_id == str(stored.pk)
+    with pytest.raises(ValueError, match="new rows"):
+        insert_statement(stored)
