@@ -10,7 +10,8 @@ from django.conf import settings
 SETUP = "import django; django.setup(); print('started')"
 CONFIGURED = ("DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL",
               "REDIS_URL", "TOKEN_TTL_SECONDS", "TOKEN_MAX_TTL_SECONDS", "THROTTLE_ANON",
-              "IP_ALLOWLIST", "TRUSTED_PROXY_COUNT", "REDIS_TIMEOUT_MS", "CACHE_DIR")
+              "IP_ALLOWLIST", "TRUSTED_PROXY_COUNT", "REDIS_TIMEOUT_MS", "CACHE_DIR",
+              "DATABASE_HEALTH_CHECK_IDLE_MS")
 
 
 def start(**env):
@@ -56,6 +57,10 @@ def test_production_refuses_to_start_without_redis():
         ({"REDIS_URL": "http://x"}, "REDIS_URL"),
         ({"REDIS_URL": "redis://x", "REDIS_TIMEOUT_MS": "soon"}, "REDIS_TIMEOUT_MS"),
         ({"DATABASE_URL": "nonsense"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/x",
+          "DATABASE_HEALTH_CHECK_IDLE_MS": "soon"}, "DATABASE_HEALTH_CHECK_IDLE_MS"),
+        ({"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/x",
+          "DATABASE_HEALTH_CHECK_IDLE_MS": "-1"}, "DATABASE_HEALTH_CHECK_IDLE_MS"),
         ({"THROTTLE_ANON": "lots"}, "THROTTLE_ANON"),
         ({"THROTTLE_ANON": "100/fortnight"}, "THROTTLE_ANON"),
         ({"IP_ALLOWLIST": "not-a-cidr"}, "IP_ALLOWLIST"),
