@@ -316,11 +316,9 @@ PENDING_SUMS = {
     "total_duration_us": "COALESCE(SUM(duration_us), 0)",
     "unique_users": "COALESCE(SUM(CASE WHEN new_user THEN 1 ELSE 0 END), 0)",
 }
-
-
-def _counters_select() -> str:
-    """The usage counters' columns: the folded row ``u`` and the pending sums ``p``."""
-    return ", ".join(f"u.{name}, p.{name}" for name in COUNTERS)
+# The pending sums as select columns, and the counters as the folded row ``u`` beside them.
+PENDING_COLUMNS = ", ".join(f"{expression} AS {name}" for name, expression in PENDING_SUMS.items())
+COUNTER_COLUMNS = ", ".join(f"u.{name}, p.{name}" for name in COUNTERS)
 
 
 def _counters_of(values) -> dict[str, int]:
@@ -337,15 +335,13 @@ def _lock_named_for_usage(name: str, version: str, *, user):
     """
     if connection.vendor == "postgresql":
         registration = Registration._meta.db_table
-        pending = ", ".join(f"{expression} AS {counter}"
-                            for counter, expression in PENDING_SUMS.items())
         which = " AND r.version = %s" if version else ""
         with statement_cursor() as cursor:
             cursor.execute(
-                f"SELECT r.id, r.version, r.owner_id, r.status, {_counters_select()} "
+                f"SELECT r.id, r.version, r.owner_id, r.status, {COUNTER_COLUMNS} "
                 f"FROM {registration} r "
                 f"JOIN {UsageStats._meta.db_table} u ON u.registration_id = r.id "
-                f"CROSS JOIN LATERAL (SELECT {pending} FROM {UsageDelta._meta.db_table} "
+                f"CROSS JOIN LATERAL (SELECT {PENDING_COLUMNS} FROM {UsageDelta._meta.db_table} "
                 "WHERE registration_id = r.id) p "
                 f"WHERE r.name = %s AND r.status = %s{which} "
                 "ORDER BY r.registered_at DESC, r.id DESC LIMIT 1 FOR SHARE OF r",
@@ -374,13 +370,12 @@ def _lock_for_usage(registration_id: int) -> tuple[str, dict[str, int]]:
     registration = Registration._meta.db_table
     stats = UsageStats._meta.db_table
     delta = UsageDelta._meta.db_table
-    pending = ", ".join(f"{expression} AS {name}" for name, expression in PENDING_SUMS.items())
     lock = " FOR SHARE OF r" if connection.vendor == "postgresql" else ""
     with statement_cursor() as cursor:
         cursor.execute(
-            f"SELECT r.status, {_counters_select()} "
+            f"SELECT r.status, {COUNTER_COLUMNS} "
             f"FROM {registration} r JOIN {stats} u ON u.registration_id = r.id, "
-            f"(SELECT {pending} FROM {delta} WHERE registration_id = %s) p "
+            f"(SELECT {PENDING_COLUMNS} FROM {delta} WHERE registration_id = %s) p "
             f"WHERE r.id = %s{lock}",
             [registration_id, registration_id],
         )
@@ -456,7 +451,6 @@ def usage_counters_fold(*, registration_ids: list[int] | None = None) -> int:
             return 0
         which = f"registration_id IN ({', '.join(['%s'] * len(registration_ids))})"
         params = list(registration_ids)
-    sums = ", ".join(f"{expression} AS {name}" for name, expression in PENDING_SUMS.items())
     moves = ", ".join(f"{name} = u.{name} + s.{name}" for name in COUNTERS)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -465,7 +459,7 @@ def usage_counters_fold(*, registration_ids: list[int] | None = None) -> int:
                 "FOR NO KEY UPDATE SKIP LOCKED), "
                 f"moved AS (DELETE FROM {delta} d USING target t "
                 "WHERE d.registration_id = t.registration_id RETURNING d.*), "
-                f"s AS (SELECT registration_id, {sums}, MAX(recorded_at) AS last "
+                f"s AS (SELECT registration_id, {PENDING_COLUMNS}, MAX(recorded_at) AS last "
                 "FROM moved GROUP BY registration_id) "
                 f"UPDATE {stats} u SET {moves}, "
                 "last_execution = GREATEST(u.last_execution, s.last) "

@@ -34,10 +34,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         # Called at the start and at the end of every request. health_check_done is set only
         # once this request used the connection (it is cleared below, at each call).
         used = self.connection is not None and self.health_check_done
-        super().close_if_unusable_or_obsolete()
-        if self.connection is None:
-            self.healthy_at = None
-        elif used and not self.errors_occurred:
+        super().close_if_unusable_or_obsolete()  # a connection it closes loses healthy_at
+        if used and self.connection is not None and not self.errors_occurred:
             self.healthy_at = time.monotonic()
 
     def close(self):
