@@ -9,8 +9,10 @@ from django.utils import timezone
 class VotingPowerCheckpoint(models.Model):
     """A user's voting power from ``effective_from`` on, until their next checkpoint."""
 
+    # Indexed by power_user_time_idx, which leads with it.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="power_checkpoints"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="power_checkpoints",
+        db_index=False,
     )
     power = models.BigIntegerField()
     effective_from = models.DateTimeField(default=timezone.now)
@@ -100,8 +102,10 @@ class Proposal(models.Model):
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True, max_length=10_000)
     payload = models.JSONField(help_text="The typed content, validated at creation.")
+    # Indexed by proposal_proposer_idx, which leads with it.
     proposer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="proposals"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="proposals",
+        db_index=False,
     )
     created_at = models.DateTimeField(
         default=timezone.now, help_text="Also the snapshot time for voting power."
@@ -186,7 +190,9 @@ class Vote(models.Model):
         AGAINST = "against", "Against"
         ABSTAIN = "abstain", "Abstain"
 
-    proposal = models.ForeignKey(Proposal, on_delete=models.PROTECT, related_name="votes")
+    # Indexed by vote_proposal_idx and vote_one_per_voter, which lead with it.
+    proposal = models.ForeignKey(Proposal, on_delete=models.PROTECT, related_name="votes",
+                                 db_index=False)
     voter = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="votes"
     )

@@ -137,8 +137,10 @@ class Registration(models.Model):
     )
     version = models.CharField(max_length=64, validators=[version_validator],
                                help_text="Semantic versioning recommended, such as 1.0.0.")
+    # Indexed by reg_owner_idx, which leads with it.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="registrations"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="registrations",
+        db_index=False,
     )
     hash = models.CharField(max_length=64, validators=[hash_validator],
                             help_text="SHA-256 of the artifact, 64 hexadecimal characters.")
@@ -205,8 +207,9 @@ class Registration(models.Model):
 class StatusChange(models.Model):
     """One status change of a registration: from, to, who, through what, why, when."""
 
+    # Indexed by status_change_reg_idx, which leads with it.
     registration = models.ForeignKey(
-        Registration, on_delete=models.PROTECT, related_name="status_changes"
+        Registration, on_delete=models.PROTECT, related_name="status_changes", db_index=False,
     )
     from_status = models.CharField(max_length=12, choices=Registration.Status.choices,
                                    blank=True)
@@ -302,7 +305,9 @@ class UsageDelta(models.Model):
 class ModelUser(models.Model):
     """Who has executed a registration: one row per (registration, user), for unique_users."""
 
-    registration = models.ForeignKey(Registration, on_delete=models.PROTECT, related_name="+")
+    # Indexed by model_user_unique, which leads with it.
+    registration = models.ForeignKey(Registration, on_delete=models.PROTECT, related_name="+",
+                                     db_index=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     first_used_at = models.DateTimeField(default=timezone.now)
 
@@ -347,8 +352,9 @@ class StorageCharge(models.Model):
         PAID = "paid", "Paid"
         UNPAID = "unpaid", "Unpaid (balance too low)"
 
+    # Indexed by storage_charge_once, which leads with it.
     registration = models.ForeignKey(
-        Registration, on_delete=models.PROTECT, related_name="storage_charges"
+        Registration, on_delete=models.PROTECT, related_name="storage_charges", db_index=False,
     )
     date = models.DateField()
     amount = models.BigIntegerField()

@@ -37,3 +37,40 @@ def postgresql_only(sql: str, reverse_sql: str):
             schema_editor.execute(reverse_sql, params=None)
 
     return migrations.RunPython(forwards, backwards)
+
+
+def foreign_key_index_dropped(app_label: str, model_name: str, name: str, field):
+    """``field`` (the same foreign key with ``db_index=False``) for ``model_name.name``, with
+    only the key's own index dropped from the database.
+
+    Django's AlterField drops and re-adds the foreign key constraint for this, which checks
+    every row of the table again under lock; the constraint itself does not change, so here
+    only its single-column index goes (found by introspection, whatever its generated name),
+    and the reverse builds it again.
+    """
+    from django.db import migrations
+
+    def single_column_indexes(schema_editor, model, column):
+        connection = schema_editor.connection
+        with connection.cursor() as cursor:
+            constraints = connection.introspection.get_constraints(cursor, model._meta.db_table)
+        return [key for key, spec in constraints.items()
+                if spec["index"] and spec["columns"] == [column] and not spec["unique"]
+                and not spec["primary_key"] and not spec["foreign_key"]]
+
+    def forwards(apps, schema_editor):
+        model = apps.get_model(app_label, model_name)
+        column = model._meta.get_field(name).column
+        for index in single_column_indexes(schema_editor, model, column):
+            schema_editor.execute(schema_editor._delete_index_sql(model, index))
+
+    def backwards(apps, schema_editor):
+        model = apps.get_model(app_label, model_name)
+        old = model._meta.get_field(name)
+        if not single_column_indexes(schema_editor, model, old.column):
+            schema_editor.execute(schema_editor._create_index_sql(model, fields=[old]))
+
+    return migrations.SeparateDatabaseAndState(
+        state_operations=[migrations.AlterField(model_name=model_name, name=name, field=field)],
+        database_operations=[migrations.RunPython(forwards, backwards)],
+    )
