@@ -24,6 +24,7 @@ from governance_app.models import (
     VotingPowerCheckpoint,
 )
 from governance_app.selectors import (
+    MODEL_SUBJECT_TYPES,
     cancel_refusal,
     grant_refusal,
     open_duplicate,
@@ -34,6 +35,7 @@ from governance_app.selectors import (
     voting_power_at,
 )
 from models_app.models import Registration, Source
+from models_app.read_cache import model_changed
 from models_app.services import registration_transition
 from registry_site.audit import audit_record
 from registry_site.compiled import MARKER_IDS, MARKER_TIME, Compiled, statement_cursor
@@ -170,6 +172,10 @@ def proposal_create(*, proposer, type=None, title=None, payload=None, descriptio
             quorum=-(-get_parameter("quorum_bps") * total // 10_000),
         )
         fee = fee_charge(user=proposer, fee_type=FeeType.PROPOSAL, units=1)
+        if type in MODEL_SUBJECT_TYPES and payload.get("name"):
+            # Signed-in callers now see the version it is about (open_subject_visibility):
+            # the model's cached members' view moves on with the commit (models_app.read_cache).
+            model_changed(payload["name"], detail_only=True)
         audit_record(
             action="proposal.created", actor=proposer, target=proposal,
             details={"type": type, "title": data["title"], "payload": payload,

@@ -59,13 +59,27 @@ class ModelName(models.Model):
 # Apps above this one may show more versions to signed-in users without this app importing
 # them (governance: a version under an open proposal). Each provider takes the user and the
 # time of the read and returns a Q on Registration; register it in the app's
-# AppConfig.ready().
+# AppConfig.ready(). The cached model detail (models_app.read_cache) relies on two rules of
+# every provider: what it adds is the same for every signed-in user, and a version joins it
+# only in a transaction that calls read_cache.model_changed(name) (it may leave at any time).
 VISIBILITY_PROVIDERS = []
 
 
 def register_visibility_provider(provider) -> None:
     if provider not in VISIBILITY_PROVIDERS:
         VISIBILITY_PROVIDERS.append(provider)
+
+
+def member_extras(now) -> Q | None:
+    """What the providers add for every signed-in user at ``now`` (None: nothing)."""
+    from django.contrib.auth import get_user_model
+
+    member = get_user_model()(pk=0, is_superuser=False)
+    member._is_moderator = False
+    extras = None
+    for provider in VISIBILITY_PROVIDERS:
+        extras = provider(member, now) if extras is None else extras | provider(member, now)
+    return extras
 
 
 class RegistrationQuerySet(models.QuerySet):

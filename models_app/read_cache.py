@@ -1,8 +1,11 @@
 """Rendered anonymous answers of the model detail and the model list, shared through the cache.
 
 An anonymous caller sees exactly the approved versions, so every anonymous request for a URL
-gets the same bytes; signed-in callers see more (their own versions, open proposals, all of
-it for moderators) and are never served from here. Each subject (a model name, or CATALOG for
+gets the same bytes. Signed-in callers may see more: their own versions, versions under an
+open proposal (models_app.models.VISIBILITY_PROVIDERS), everything for moderators. A signed-in
+caller who is not a moderator gets the anonymous detail of a model only when the model's
+members' view says it is theirs too (``members_view`` below); moderators and list pages of
+signed-in callers are never served from here. Each subject (a model name, or CATALOG for
 the list pages) has a generation number, moved on when a write that changes what it shows
 commits; an answer is stored with the generation read before the database was, and served
 only while that is still the current one. An answer computed from data older than a commit
@@ -26,8 +29,12 @@ import hashlib
 import time
 
 from django.core.cache import cache
+from django.db.models import Count, Q, Value
+from django.utils import timezone
 
+from models_app.models import Registration, member_extras
 from registry_site import generations
+from registry_site.compiled import MARKER_TEXT, MARKER_TIME, Compiled
 
 # Generations keep answers exact; the lifetime only bounds a lost bump (see above) and the
 # memory of names nobody reads any more.
@@ -42,12 +49,17 @@ def _generation_key(name: str) -> str:
     return f"model-detail:gen:{name}"
 
 
-def model_changed(name: str, *, counters_only: bool = False) -> None:
+def _members_key(name: str) -> str:
+    return f"model-detail:members:{name}"
+
+
+def model_changed(name: str, *, detail_only: bool = False) -> None:
     """Call inside a write that changes what the detail of ``name`` shows, and so the list
-    pages too, unless only its usage counters moved (``counters_only``). The generations move
-    on when the write commits (registry_site.generations); until then this transaction's own
-    reads of them neither use nor store cached answers."""
-    subjects = (name,) if counters_only else (name, CATALOG)
+    pages too, unless the list pages do not show the change (``detail_only``: usage counters,
+    which list pages may show late, or a version that only signed-in callers now see). The
+    generations move on when the write commits (registry_site.generations); until then this
+    transaction's own reads of them neither use nor store cached answers."""
+    subjects = (name,) if detail_only else (name, CATALOG)
     generations.changed(*(_generation_key(subject) for subject in subjects))
 
 
@@ -57,24 +69,83 @@ def answer_key(name: str, variant: str) -> str:
     return f"model-detail:{name}:{digest}"
 
 
-def cached_answer(name: str, variant: str) -> tuple[bytes | None, int | None]:
-    """(the stored answer if it is current, the generation to store a new one under); (None,
-    None) inside a transaction that changed ``name`` (nothing served, nothing stored)."""
+def _lookup(name: str, variant: str, *more: str) -> tuple[bytes | None, int | None, dict]:
+    """(the stored answer if current, the current generation, every key found), in one
+    round trip: the generation, the answer and ``more``."""
     gen_key, key = _generation_key(name), answer_key(name, variant)
-    if generations.pending(gen_key):
-        return None, None
-    found = cache.get_many([gen_key, key])
+    found = cache.get_many([gen_key, key, *more])
     # The cache answers again: first move on what a write could not while it was down.
     if generations.lost_any() and found and gen_key in generations.retry_lost():
-        found = cache.get_many([gen_key, key])
+        found = cache.get_many([gen_key, key, *more])
     generation = found.get(gen_key)
     if generation is None:
         cache.add(gen_key, time.time_ns(), None)
-        return None, cache.get(gen_key)
+        return None, cache.get(gen_key), {}
     stored = found.get(key)
     if stored is not None and stored[0] == generation:
-        return stored[1], generation
-    return None, generation
+        return stored[1], generation, found
+    return None, generation, found
+
+
+def cached_answer(name: str, variant: str) -> tuple[bytes | None, int | None]:
+    """(the stored answer if it is current, the generation to store a new one under); (None,
+    None) inside a transaction that changed ``name`` (nothing served, nothing stored)."""
+    if generations.pending(_generation_key(name)):
+        return None, None
+    content, generation, _ = _lookup(name, variant)
+    return content, generation
+
+
+def cached_member_answer(name: str, variant: str, *, user_id: int
+                         ) -> tuple[bytes | None, int | None, bool]:
+    """For a signed-in caller who is not a moderator: (the stored anonymous answer if it is
+    current, the generation to store one under, whether the anonymous answer is this caller's
+    answer too). When it is not (the caller owns versions of ``name``, or an open proposal
+    shows signed-in callers a version anonymous callers do not see), the caller's own read
+    answers and nothing is stored; nor inside a transaction that changed ``name``.
+
+    Why the members' view stays right until the generation moves: a signed-in caller sees the
+    approved versions, their own, and those the visibility providers add. An owner is never
+    served from here. The providers' versions are the same for every signed-in caller, join
+    only by a write that calls ``model_changed`` (a new proposal), and may leave at any time
+    without one (its voting ends). The detail shows the newest visible versions, or the one
+    asked for. If the providers add nothing when the view is read, the members' set equals the
+    anonymous set; until the next bump it can only shrink back towards it, and both bounds give
+    the same answer. The view is read after the generation, like an answer.
+    """
+    if generations.pending(_generation_key(name)):
+        return None, None, False
+    members_key = _members_key(name)
+    content, generation, found = _lookup(name, variant, members_key)
+    view = found.get(members_key)
+    if view is None or view[0] != generation:
+        view = (generation, *members_view(name))
+        if generation is not None:
+            cache.set(members_key, view, ANSWER_SECONDS)
+    _, owners, extras = view
+    if extras or user_id in owners:
+        return None, None, False
+    return content, generation, True
+
+
+def _members_view(name: str, now):
+    versions = Registration.objects.filter(name=name).order_by().values("owner_id")
+    extras = member_extras(now)
+    extra = Value(0) if extras is None else Count(
+        "pk", filter=extras & ~Q(status=Registration.Status.APPROVED))
+    return versions.annotate(extra=extra).values_list("owner_id", "extra")
+
+
+# Compiled once (registry_site.compiled): read on the first signed-in read of a model after
+# each write on it.
+_MEMBERS_VIEW = Compiled(_members_view, optional=("now",), name=MARKER_TEXT, now=MARKER_TIME)
+
+
+def members_view(name: str) -> tuple[frozenset[int], bool]:
+    """Who owns versions of ``name``, and whether the visibility providers show signed-in
+    callers any version of it that is not approved (one query)."""
+    rows = _MEMBERS_VIEW.rows(name=name, now=timezone.now())
+    return frozenset(owner for owner, _ in rows), any(extra for _, extra in rows)
 
 
 def store_answer(name: str, variant: str, generation: int | None, content: bytes,

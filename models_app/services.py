@@ -293,7 +293,7 @@ def usage_record(*, user, success: bool, duration_us: int,
             )
         # Its total_executions is on the model's page (exact) and on list pages (which may
         # show it up to read_cache.LIST_ANSWER_SECONDS late).
-        model_changed(registration.name, counters_only=True)
+        model_changed(registration.name, detail_only=True)
         audit_record(
             action="model.usage_recorded", actor=user, target=registration,
             details={"name": registration.name, "version": registration.version,

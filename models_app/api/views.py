@@ -2,6 +2,7 @@
 
 import datetime
 
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -36,7 +37,13 @@ from models_app.api.serializers import (
 from models_app.filtersets import ORDERINGS, RegistrationFilterSet
 from models_app.inputs import RegistrationInput, StatusChangeInput, UsageRequestInput
 from models_app.models import Registration, Source, StatusChange, version_validator
-from models_app.read_cache import CATALOG, LIST_ANSWER_SECONDS, cached_answer, store_answer
+from models_app.read_cache import (
+    CATALOG,
+    LIST_ANSWER_SECONDS,
+    cached_answer,
+    cached_member_answer,
+    store_answer,
+)
 from models_app.selectors import (
     VisibleCompiled,
     approved_versions_at,
@@ -53,6 +60,7 @@ from registry_site.errors import InvalidInput, NotFound
 from registry_site.inputs import request_fields, validated
 from registry_site.permissions import TokenHasScope, request_has_scope
 from registry_site.reuse import represented
+from registry_site.roles import is_moderator
 
 # Names may hold dots and be words such as "search" or "stats": the list has no sub-routes,
 # so /models/<any name>/ is always a model.
@@ -149,25 +157,36 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(responses=ModelDetailSerializer)
     def retrieve(self, request, name=None):
         # Anonymous callers all see the same answer (approved versions only), so it is
-        # shared through the cache until a write on this name commits (models_app.read_cache).
-        if request.user.is_authenticated or request.accepted_media_type != "application/json":
+        # shared through the cache until a write on this name commits (models_app.read_cache);
+        # so do signed-in callers while they would see the same (not a moderator, not an owner
+        # of the name, no open proposal about one of its versions).
+        user = request.user
+        if request.accepted_media_type != "application/json" or is_moderator(user):
             return Response(self._detail(request, name))
         variant = f"{request.scheme}://{request.get_host()}|{request.query_params.get('version')}"
-        content, generation = cached_answer(name, variant)
+        if not user.is_authenticated:
+            content, generation = cached_answer(name, variant)
+        else:
+            content, generation, shared = cached_member_answer(name, variant, user_id=user.pk)
+            if not shared:
+                return Response(self._detail(request, name))
         if content is None:
-            content = request.accepted_renderer.render(self._detail(request, name))
+            # The anonymous answer, whoever asks: only it may be stored for anonymous callers.
+            content = request.accepted_renderer.render(
+                self._detail(request, name, user=AnonymousUser()))
             store_answer(name, variant, generation, content)
         return HttpResponse(content, content_type="application/json")
 
-    def _detail(self, request, name: str) -> dict:
-        newest = _NEWEST.rows(user=request.user, name=name)
+    def _detail(self, request, name: str, *, user=None) -> dict:
+        user = user or request.user
+        newest = _NEWEST.rows(user=user, name=name)
         if not newest:
             raise NotFound(f"No model named {name!r}.")
         wanted = request.query_params.get("version")
         row = newest[0] if not wanted else next(
             (v for v in newest if v["version"] == wanted), None)
         if row is None and version_validator.regex.fullmatch(wanted):
-            row = (visible_versions(name=name, user=request.user)  # an older version
+            row = (visible_versions(name=name, user=user)  # an older version
                    .values(*REGISTRATION_COLUMNS).filter(version=wanted).first())
         if row is None:
             raise NotFound(f"{name} has no version {wanted!r}.")

@@ -236,13 +236,52 @@ def test_a_bump_lost_while_the_cache_was_down_is_made_when_it_answers_again(
     assert generations._lost == set()
 
 
-def test_signed_in_callers_are_never_served_the_anonymous_answer(anon_client, user_client,
-                                                                  approved, register, user):
+def test_owners_are_never_served_the_anonymous_answer(anon_client, user_client,
+                                                     approved, register, user):
     approved("mixed-model")
     register(user, "mixed-model", "2.0.0")  # pending: the owner sees it, anonymous does not
     assert anon_client.get("/api/v1/models/mixed-model/").json()["version"] == "1.0.0"
     assert user_client.get("/api/v1/models/mixed-model/").json()["version"] == "2.0.0"
     assert anon_client.get("/api/v1/models/mixed-model/").json()["version"] == "1.0.0"
+    assert user_client.get("/api/v1/models/mixed-model/").json()["version"] == "2.0.0"
+
+
+def test_other_signed_in_callers_share_the_anonymous_answer(
+        anon_client, client_for, other_user, approved, register, user,
+        django_assert_num_queries, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        approved("shared-model")
+        register(user, "shared-model", "2.0.0")  # pending: only its owner sees it
+    other = client_for(other_user)
+    other.get("/api/v1/models/")  # first use stamps the token's last_used_at
+    first = other.get("/api/v1/models/shared-model/")  # reads the members' view, stores
+    assert first.json()["version"] == "1.0.0"
+    with django_assert_num_queries(1):  # the token; the answer is the anonymous one
+        again = other.get("/api/v1/models/shared-model/")
+    with django_assert_num_queries(0):
+        anonymous = anon_client.get("/api/v1/models/shared-model/")
+    assert again.content == anonymous.content == first.content
+    assert again["Content-Type"] == "application/json"
+
+
+def test_a_signed_in_answer_is_stored_as_the_anonymous_one(
+        anon_client, client_for, other_user, approved, django_assert_num_queries,
+        django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        approved("first-by-member")
+    client_for(other_user).get("/api/v1/models/first-by-member/")
+    with django_assert_num_queries(0):
+        assert anon_client.get("/api/v1/models/first-by-member/").json()["status"] == "approved"
+
+
+def test_moderators_are_never_served_the_anonymous_answer(
+        anon_client, moderator_client, approved, register, user,
+        django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        approved("moderated-model")
+        register(user, "moderated-model", "2.0.0")
+    assert anon_client.get("/api/v1/models/moderated-model/").json()["version"] == "1.0.0"
+    assert moderator_client.get("/api/v1/models/moderated-model/").json()["version"] == "2.0.0"
 
 
 # --- the cached anonymous list pages ------------------------------------------------------
@@ -301,10 +340,12 @@ def test_signed_in_callers_never_get_the_anonymous_list(anon_client, user_client
 # --- queries per request, at two sizes ----------------------------------------------------
 
 def test_read_query_counts_do_not_grow_with_the_registry(
-        anon_client, client_for, user, approved, django_assert_num_queries,
+        anon_client, client_for, user, make_user, approved, django_assert_num_queries,
         django_capture_on_commit_callbacks):
     api = client_for(user, scopes=["read"])
     api.get("/api/v1/models/")  # first use stamps the token's last_used_at
+    member = client_for(make_user("reader"), scopes=["read"])
+    member.get("/api/v1/models/")
     for size in (3, 40):
         with django_capture_on_commit_callbacks(execute=True):
             approved(*(f"size{size}-model-{i:02d}" for i in range(size)))
@@ -316,5 +357,9 @@ def test_read_query_counts_do_not_grow_with_the_registry(
             anon_client.get(f"/api/v1/models/size{size}-model-01/")
         with django_assert_num_queries(0):  # every later one, until a write on it
             anon_client.get(f"/api/v1/models/size{size}-model-01/")
+        with django_assert_num_queries(3):  # token, the members' view, the owner's versions
+            api.get(f"/api/v1/models/size{size}-model-01/")
         with django_assert_num_queries(2):  # token with the moderator check, versions
             api.get(f"/api/v1/models/size{size}-model-01/")
+        with django_assert_num_queries(1):  # another signed-in caller: the token only
+            member.get(f"/api/v1/models/size{size}-model-01/")
