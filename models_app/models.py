@@ -70,16 +70,21 @@ def register_visibility_provider(provider) -> None:
         VISIBILITY_PROVIDERS.append(provider)
 
 
+def _provider_extras(user, now) -> Q | None:
+    """What the providers add for ``user`` at ``now`` (None: nothing)."""
+    extras = None
+    for provider in VISIBILITY_PROVIDERS:
+        extras = provider(user, now) if extras is None else extras | provider(user, now)
+    return extras
+
+
 def member_extras(now) -> Q | None:
     """What the providers add for every signed-in user at ``now`` (None: nothing)."""
     from django.contrib.auth import get_user_model
 
     member = get_user_model()(pk=0, is_superuser=False)
     member._is_moderator = False
-    extras = None
-    for provider in VISIBILITY_PROVIDERS:
-        extras = provider(member, now) if extras is None else extras | provider(member, now)
-    return extras
+    return _provider_extras(member, now)
 
 
 class RegistrationQuerySet(models.QuerySet):
@@ -98,9 +103,8 @@ class RegistrationQuerySet(models.QuerySet):
         approved = Q(status=Registration.Status.APPROVED)
         if user is not None and user.is_authenticated:
             visible = approved | Q(owner=user)
-            for provider in VISIBILITY_PROVIDERS if read_only_extras else ():
-                visible |= provider(user, now or timezone.now())
-            return self.filter(visible)
+            extras = _provider_extras(user, now or timezone.now()) if read_only_extras else None
+            return self.filter(visible if extras is None else visible | extras)
         return self.filter(approved)
 
     def with_pending_executions(self):

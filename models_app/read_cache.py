@@ -117,11 +117,12 @@ def cached_member_answer(name: str, variant: str, *, user_id: int
         return None, None, False
     members_key = _members_key(name)
     content, generation, found = _lookup(name, variant, members_key)
+    if generation is None:
+        return None, None, False  # the cache is down: nothing to share, the caller's own read
     view = found.get(members_key)
     if view is None or view[0] != generation:
         view = (generation, *members_view(name))
-        if generation is not None:
-            cache.set(members_key, view, ANSWER_SECONDS)
+        cache.set(members_key, view, ANSWER_SECONDS)
     _, owners, extras = view
     if extras or user_id in owners:
         return None, None, False
