@@ -60,6 +60,7 @@ class Row:
             "cpu_ms": {**cpu, "total": sum(cpu.values())},
             "queries_per_request": self._per_request(sum(r.queries for r in rounds)),
             "target": None, "met": None,
+            "rounds": [asdict(r) for r in rounds],
         }
         if self.target:
             cpu_target, rate_target, p99_target = self.target

@@ -5,7 +5,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from benchmarks_app.management.commands.bench import Command as BenchCommand
+from benchmarks_app.management.commands.bench import SizeRun, schedule
 from benchmarks_app.report import Round, Row, compare, lock_lines, markdown_table, table, write_json
 
 
@@ -90,7 +90,19 @@ def test_bad_arguments_stop_before_anything_starts(arguments, message, monkeypat
     def started(*args, **kwargs):
         raise AssertionError("the arguments were accepted and a run started")
 
-    monkeypatch.setattr(BenchCommand, "run_size", started)
+    monkeypatch.setattr(SizeRun, "__enter__", started)
     with pytest.raises(CommandError) as refused:
         call_command("bench", *arguments)
     assert message in str(refused.value)
+
+
+def test_compare_alternates_the_sizes_scenario_by_scenario():
+    rounds = schedule(["livez", "get-anon"], (1000, 100000), 2)
+    assert rounds == [
+        [("livez", 1000), ("livez", 100000), ("get-anon", 1000), ("get-anon", 100000)],
+        [("get-anon", 100000), ("get-anon", 1000), ("livez", 100000), ("livez", 1000)],
+    ]
+    # One size: the scenarios in turn, reversed every other round, as before.
+    assert schedule(["a", "b", "c"], (10,), 3) == [
+        [("a", 10), ("b", 10), ("c", 10)], [("c", 10), ("b", 10), ("a", 10)],
+        [("a", 10), ("b", 10), ("c", 10)]]

@@ -30,6 +30,10 @@ QUICK_MODELS = 10_000
 # Writes per second the request files are sized for; faster than this, writes would repeat.
 MAX_WRITE_RATE = 2000
 READ_LINES = 2000
+# Distinct model names the reads go round (at most): with --compare, the same number at both
+# sizes (the smaller one may approve fewer), since each name's first read, and again each
+# time its cached answer expires, costs a query.
+READ_NAMES = 2000
 WRK_SCRIPT = Path(settings.BASE_DIR) / "bench" / "wrk" / "scenario.lua"
 
 
@@ -174,14 +178,32 @@ class Command(BaseCommand):
         started = datetime.datetime.now(datetime.UTC)
         speed_before = reference_ms()
         sizes = plan["compare"] or (plan["models"],)
-        runs = {}
-        for size in sizes:
-            runs[size] = self.run_size(size, plan, options["postgres"])
+        with contextlib.ExitStack() as stack:
+            # Every size's server stays up for the whole run, so that with --compare the
+            # sizes take turns scenario by scenario: whatever else the machine runs falls on
+            # both alike, instead of on whichever size ran at that moment.
+            runs = {size: stack.enter_context(SizeRun(self, size, plan, options["postgres"]))
+                    for size in sizes}
+            read_names = min([READ_NAMES, *(run.approved_names() for run in runs.values())])
+            if read_names == 0:
+                raise CommandError("A bench database holds no approved model.")
+            for run in runs.values():
+                run.prepare_load(read_names)
+            if plan["warmup"]:
+                self.stdout.write(f"Warm-up: {plan['warmup']:g} s per scenario.")
+                for size in sizes:
+                    for name in plan["scenarios"]:
+                        runs[size].once(name, plan["warmup"], measured=False)
+            for number, steps in enumerate(schedule(plan["scenarios"], sizes, plan["rounds"])):
+                self.stdout.write(f"Round {number + 1} of {plan['rounds']}:")
+                for name, size in steps:
+                    runs[size].once(name, plan["duration"], measured=True)
+            results = {size: run.results() for size, run in runs.items()}
         speed = [speed_before, reference_ms()]
         document = {"started": started.isoformat(timespec="seconds"),
                     "machine": {**machine(), "reference_ms": speed},
                     "plan": dict(plan.items()), "runs": {}}
-        for size, (figures, locks, database) in runs.items():
+        for size, (figures, locks, database) in results.items():
             self.stdout.write("")
             self.stdout.write(f"{size} models (database {database}), {plan['rounds']} round(s) "
                               f"x {plan['duration']:g} s, wrk {plan['threads']} threads / "
@@ -196,9 +218,10 @@ class Command(BaseCommand):
                                            "lock_waits": locks}
         if plan["compare"]:
             small, large = plan["compare"]
-            rows, text = report.compare(runs[small][0], runs[large][0], (small, large))
+            rows, text = report.compare(results[small][0], results[large][0], (small, large))
             self.stdout.write("")
-            self.stdout.write(f"Flatness, {small} vs {large} models:")
+            self.stdout.write(f"Flatness, {small} vs {large} models (the sizes alternated "
+                              "scenario by scenario):")
             self.stdout.write(text)
             document["compare"] = rows
         self.stdout.write("CPU ms/request is the steadier figure on a shared machine: req/s and "
@@ -210,87 +233,138 @@ class Command(BaseCommand):
         path = report.write_json(Path(options["output"]), stem, document)
         self.stdout.write(f"Written: {path}")
 
-    # One size --------------------------------------------------------------------------------
 
-    def run_size(self, models: int, plan: dict, postgres: str):
-        database = f"{plan['prefix']}_{models}"
-        dsn = f"{postgres.rstrip('/')}/{database}"
-        names = list(plan["scenarios"])
+def schedule(names: list[str], sizes: tuple[int, ...], rounds: int) -> list[list[tuple]]:
+    """Each round's (scenario, size) steps in order.
+
+    Every other round runs the scenarios in reverse, so that no scenario always follows the
+    same one; within a round each scenario runs at every size in turn, the sizes' order also
+    reversed every other round, so that the two sizes of a scenario are measured minutes, not
+    a whole run, apart.
+    """
+    plan = []
+    for number in range(rounds):
+        order = names if number % 2 == 0 else list(reversed(names))
+        turn = list(sizes) if number % 2 == 0 else list(reversed(sizes))
+        plan.append([(name, size) for name in order for size in turn])
+    return plan
+
+
+APPROVED_NAMES = ("SELECT DISTINCT name FROM models_app_registration WHERE status = 'approved' "
+                  "AND name NOT LIKE 'bench-writer-%%'")
+
+
+class SizeRun:
+    """One size for the whole run: its seeded database, its own redis-server, gunicorn and
+    Celery worker, and the figures of each scenario measured against them."""
+
+    def __init__(self, command: BaseCommand, models: int, plan: dict, postgres: str):
+        self.command, self.models, self.plan, self.postgres = command, models, plan, postgres
+        self.stdout, self.stderr = command.stdout, command.stderr
+        self.database = f"{plan['prefix']}_{models}"
+        self.dsn = f"{postgres.rstrip('/')}/{self.database}"
+        self.names = list(plan["scenarios"])
         threads = plan["threads"]
-        pool = pool_size(threads, plan["connections"])
-        per_thread = math.ceil(MAX_WRITE_RATE / threads
-                               * (plan["duration"] * plan["rounds"] + plan["warmup"])) + 100
-        open_per_thread = math.ceil(per_thread / pool) + 1
-        with contextlib.ExitStack() as stack:
-            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="air-bench-")))
-            redis_log = stack.enter_context(open(work / "redis.log", "wb"))  # noqa: SIM115
-            gunicorn_log = stack.enter_context(open(work / "gunicorn.log", "wb"))  # noqa: SIM115
-            worker_log = stack.enter_context(open(work / "worker.log", "wb"))  # noqa: SIM115
-            redis, redis_url = runner.start_redis(redis_log)
-            server = self.worker = None
-            try:
-                self.prepare_database(postgres, database, dsn, models, redis_url,
-                                      open_per_thread * threads if "vote" in names else 0)
-                port = runner.free_port()
-                env = runner.server_env(database_url=dsn, redis_url=redis_url,
-                                        workers=plan["workers"],
-                                        worker_class=plan["worker_class"],
-                                        threads=plan["worker_threads"], port=port)
-                server = runner.start_gunicorn(Path(settings.BASE_DIR), env, port, gunicorn_log)
-                self.worker = runner.start_worker(Path(settings.BASE_DIR), env, worker_log)
-                self.stdout.write(f"gunicorn answers on {server.base}; Redis {redis_url}.")
-                context = self.context(dsn, threads, pool, open_per_thread)
-                for name in names:
-                    scenario = BY_NAME[name]
-                    if scenario.follow_next:
-                        context.deep_paths[name] = runner.follow_next(
-                            server, scenario.path, scenario.follow_next)
-                        self.stdout.write(f"{name}: {context.deep_paths[name]}")
-                figures, locks = self.load(server, redis, dsn, database, context, names, plan,
-                                           work, per_thread)
-            except Exception:
-                gunicorn_log.flush()
-                tail = (work / "gunicorn.log").read_text(errors="replace")[-3000:]
-                if tail:
-                    self.stderr.write("gunicorn log (end):\n" + tail)
-                raise
-            finally:
-                if server is not None:
-                    server.process.stop()
-                if self.worker is not None:
-                    self.worker.stop()
-                redis.stop()
-        return figures, locks, database
+        self.pool = pool_size(threads, plan["connections"])
+        self.per_thread = math.ceil(MAX_WRITE_RATE / threads
+                                    * (plan["duration"] * plan["rounds"] + plan["warmup"])) + 100
+        self.open_per_thread = math.ceil(self.per_thread / self.pool) + 1
+        self.offsets = {name: [0] * threads for name in self.names}
+        self.rows = {name: Row(name, BY_NAME[name].label, target=BY_NAME[name].target)
+                     for name in self.names}
+        self.locks = {}
+        self.label = f" @{models}" if plan["compare"] else ""
+        self._stack = contextlib.ExitStack()
 
-    def prepare_database(self, postgres, database, dsn, models, redis_url, open_proposals):
+    # Start and stop ------------------------------------------------------------------------
+
+    def __enter__(self):
+        stack = self._stack
+        try:
+            self.work = work = Path(stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="air-bench-")))
+            redis_log = stack.enter_context(open(work / "redis.log", "wb"))  # noqa: SIM115
+            self.gunicorn_log = stack.enter_context(open(work / "gunicorn.log", "wb"))  # noqa: SIM115
+            worker_log = stack.enter_context(open(work / "worker.log", "wb"))  # noqa: SIM115
+            self.redis, redis_url = runner.start_redis(redis_log)
+            stack.callback(self.redis.stop)
+            self.prepare_database(redis_url, (self.open_per_thread * self.plan["threads"]
+                                              if "vote" in self.names else 0))
+            port = runner.free_port()
+            env = runner.server_env(database_url=self.dsn, redis_url=redis_url,
+                                    workers=self.plan["workers"],
+                                    worker_class=self.plan["worker_class"],
+                                    threads=self.plan["worker_threads"], port=port)
+            self.server = runner.start_gunicorn(Path(settings.BASE_DIR), env, port,
+                                                self.gunicorn_log)
+            stack.callback(self.server.process.stop)
+            self.worker = runner.start_worker(Path(settings.BASE_DIR), env, worker_log)
+            stack.callback(self.worker.stop)
+            self.stdout.write(f"{self.models} models: gunicorn answers on {self.server.base}; "
+                              f"Redis {redis_url}.")
+            self.meter = runner.PostgresMeter(self.dsn, self.database)
+            stack.callback(self.meter.close)
+            self.sampler = runner.LockSampler(self.dsn, self.database)
+        except BaseException:
+            self.__exit__(*sys.exc_info())
+            raise
+        return self
+
+    def __exit__(self, kind, error, trace):
+        if error is not None and getattr(self, "gunicorn_log", None) is not None:
+            self.gunicorn_log.flush()
+            tail = (self.work / "gunicorn.log").read_text(errors="replace")[-3000:]
+            if tail:
+                self.stderr.write(f"gunicorn log ({self.models} models, end):\n" + tail)
+        self._stack.close()
+        return False
+
+    def prepare_database(self, redis_url, open_proposals):
         from benchmarks_app.management.commands.bench_seed import seed_marker
 
-        with psycopg.connect(f"{postgres.rstrip('/')}/postgres", autocommit=True) as admin:
+        database = self.database
+        with psycopg.connect(f"{self.postgres.rstrip('/')}/postgres", autocommit=True) as admin:
             row = admin.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database "
                                 "WHERE datname = %s", [database]).fetchone()
-            if row is not None and (row[0] or "") != seed_marker(models):
+            if row is not None and (row[0] or "") != seed_marker(self.models):
                 self.stdout.write(f"{database} holds no complete seed: dropping it.")
                 admin.execute(f'DROP DATABASE "{database}"')
                 row = None
             if row is None:
                 admin.execute(f'CREATE DATABASE "{database}"')
                 self.stdout.write(f"Created the database {database}.")
-        env = {**os.environ, "DATABASE_URL": dsn, "REDIS_URL": redis_url,
+        env = {**os.environ, "DATABASE_URL": self.dsn, "REDIS_URL": redis_url,
                "DJANGO_SETTINGS_MODULE": "registry_site.settings"}
         manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
         for command in (["migrate", "--noinput", "-v", "0"],
-                        ["bench_seed", "--models", str(models),
+                        ["bench_seed", "--models", str(self.models),
                          "--open-proposals", str(open_proposals)]):
             done = os.spawnve(os.P_WAIT, sys.executable, [*manage, *command], env)
             if done != 0:
                 raise CommandError(f"manage.py {command[0]} on {database} failed (exit {done}).")
 
-    def context(self, dsn, threads, pool, open_per_thread) -> Context:
-        with psycopg.connect(dsn) as conn:
+    def approved_names(self) -> int:
+        with psycopg.connect(self.dsn) as conn:
+            return conn.execute(f"SELECT count(*) FROM ({APPROVED_NAMES}) approved",
+                                []).fetchone()[0]
+
+    def prepare_load(self, read_names: int) -> None:
+        """The requests' context (``read_names`` model names, writers, proposals) and the
+        deep page's cursor."""
+        self.context = self.read_context(read_names)
+        for name in self.names:
+            scenario = BY_NAME[name]
+            if scenario.follow_next:
+                self.context.deep_paths[name] = runner.follow_next(
+                    self.server, scenario.path, scenario.follow_next)
+                self.stdout.write(f"{name}{self.label}: {self.context.deep_paths[name]}")
+
+    def read_context(self, read_names: int) -> Context:
+        threads, pool = self.plan["threads"], self.pool
+        with psycopg.connect(self.dsn) as conn:
             names = [r[0] for r in conn.execute(
-                "SELECT name FROM (SELECT DISTINCT name FROM models_app_registration WHERE "
-                "status = 'approved' AND name NOT LIKE 'bench-writer-%%') approved "
-                "ORDER BY random() LIMIT 2000").fetchall()]
+                f"SELECT name FROM ({APPROVED_NAMES}) approved ORDER BY random() LIMIT %s",
+                [read_names]).fetchall()]
             proposals = [r[0] for r in conn.execute(
                 "SELECT id FROM governance_app_proposal WHERE title LIKE 'Bench past%%' "
                 "ORDER BY id LIMIT 500").fetchall()]
@@ -298,10 +372,8 @@ class Command(BaseCommand):
                 "SELECT p.id FROM governance_app_proposal p WHERE p.title LIKE %s AND "
                 "p.canceled_at IS NULL AND p.voting_ends_at > now() + interval '6 hours' AND "
                 "NOT EXISTS (SELECT 1 FROM governance_app_vote v WHERE v.proposal_id = p.id) "
-                "ORDER BY p.id LIMIT %s", [OPEN_TITLE + "%", open_per_thread * threads]
+                "ORDER BY p.id LIMIT %s", [OPEN_TITLE + "%", self.open_per_thread * threads]
             ).fetchall()]
-        if not names:
-            raise CommandError("The bench database holds no approved model.")
         pools = []
         for t in range(threads):
             users = []
@@ -309,82 +381,66 @@ class Command(BaseCommand):
                 username = f"bench-writer-{i:04d}"
                 users.append((username, bench_secret(username), writer_model(i)))
             pools.append(users)
+        per = self.open_per_thread
         return Context(
             names=names, words=SEARCH_WORDS, proposals=proposals, pools=pools,
-            open_proposals=[opened[t * open_per_thread:(t + 1) * open_per_thread]
-                            for t in range(threads)],
+            open_proposals=[opened[t * per:(t + 1) * per] for t in range(threads)],
             run_tag="b" + format(int(time.time() * 10), "x"))
 
-    def load(self, server, redis, dsn, database, context, names, plan, work, per_thread):
-        threads = plan["threads"]
-        offsets = {name: [0] * threads for name in names}
-        rows = {name: Row(name, BY_NAME[name].label, target=BY_NAME[name].target)
-                for name in names}
-        meter = runner.PostgresMeter(dsn, database)
-        sampler = runner.LockSampler(dsn, database)
-        locks = {}
+    # Load ------------------------------------------------------------------------------------
 
-        def once(name: str, seconds: float, measured: bool):
-            scenario = BY_NAME[name]
-            prefix = str(work / name)
-            count = per_thread if scenario.write else READ_LINES
-            for t in range(threads):
-                lines = request_lines(scenario, context, t, offsets[name][t], count)
-                (work / f"{name}.{t}.tsv").write_text("\n".join(lines) + "\n")
-            # The app is gunicorn and the Celery worker (sealing, folding what requests wrote).
-            app_before = (runner.tree_seconds(server.process.pid)
-                          + runner.tree_seconds(self.worker.pid))
-            redis_before = runner.tree_seconds(redis.pid)
-            meter.start()
-            if measured and scenario.sample_locks:
-                sampler.start()
-            result = runner.run_wrk(url=server.base, script=WRK_SCRIPT, prefix=prefix,
-                                    threads=threads, connections=plan["connections"],
-                                    seconds=seconds)
-            locked = sampler.stop() if measured and scenario.sample_locks else None
-            db = meter.stop()
-            app = (runner.tree_seconds(server.process.pid)
-                   + runner.tree_seconds(self.worker.pid) - app_before)
-            redis_cpu = runner.tree_seconds(redis.pid) - redis_before
-            for t, counters in enumerate(sorted(result["threads"], key=lambda c: c["id"])):
-                offsets[name][t] += int(counters["sent"])
-            if not measured:
-                return
-            statuses = {}
-            for counters in result["threads"]:
-                for status, n in (counters.get("statuses") or {}).items():
-                    statuses[status] = statuses.get(status, 0) + int(n)
-            errors = result.get("errors") or {}
-            rows[name].rounds.append(Round(
-                requests=int(result["requests"]), duration_s=result["duration_us"] / 1e6,
-                p50_ms=result["p50_us"] / 1000, p99_ms=result["p99_us"] / 1000,
-                non2xx=sum(int(c["non2xx"]) for c in result["threads"]), statuses=statuses,
-                queries=sum(int(c["queries"]) for c in result["threads"]),
-                socket_errors=sum(int(errors.get(k, 0)) for k in ("connect", "read", "write",
-                                                                   "timeout")),
-                cpu_app_s=app, cpu_db_s=db, cpu_redis_s=redis_cpu))
-            if locked is not None:
-                merged = locks.setdefault(name, runner.LockReport())
-                merged.samples += locked.samples
-                merged.samples_waiting += locked.samples_waiting
-                for what, n in locked.waits.items():
-                    merged.waits[what] = merged.waits.get(what, 0) + n
-            r = rows[name].rounds[-1]
-            self.stdout.write(f"  {name:<11} {r.requests / r.duration_s:7.0f} req/s  "
-                              f"p50 {r.p50_ms:6.1f} ms  p99 {r.p99_ms:6.1f} ms  "
-                              f"non-2xx {r.non2xx}" + (f" {statuses}" if statuses else ""))
+    def once(self, name: str, seconds: float, measured: bool) -> None:
+        """One wrk run of scenario ``name``; its figures count when ``measured``."""
+        scenario, threads, work = BY_NAME[name], self.plan["threads"], self.work
+        prefix = str(work / name)
+        count = self.per_thread if scenario.write else READ_LINES
+        for t in range(threads):
+            lines = request_lines(scenario, self.context, t, self.offsets[name][t], count)
+            (work / f"{name}.{t}.tsv").write_text("\n".join(lines) + "\n")
+        # The app is gunicorn and the Celery worker (sealing, folding what requests wrote).
+        server, worker, redis = self.server, self.worker, self.redis
+        app_before = runner.tree_seconds(server.process.pid) + runner.tree_seconds(worker.pid)
+        redis_before = runner.tree_seconds(redis.pid)
+        sample = measured and scenario.sample_locks
+        self.meter.start()
+        if sample:
+            self.sampler.start()
+        result = runner.run_wrk(url=server.base, script=WRK_SCRIPT, prefix=prefix,
+                                threads=threads, connections=self.plan["connections"],
+                                seconds=seconds)
+        locked = self.sampler.stop() if sample else None
+        db = self.meter.stop()
+        app = (runner.tree_seconds(server.process.pid) + runner.tree_seconds(worker.pid)
+               - app_before)
+        redis_cpu = runner.tree_seconds(redis.pid) - redis_before
+        for t, counters in enumerate(sorted(result["threads"], key=lambda c: c["id"])):
+            self.offsets[name][t] += int(counters["sent"])
+        if not measured:
+            return
+        statuses = {}
+        for counters in result["threads"]:
+            for status, n in (counters.get("statuses") or {}).items():
+                statuses[status] = statuses.get(status, 0) + int(n)
+        errors = result.get("errors") or {}
+        self.rows[name].rounds.append(Round(
+            requests=int(result["requests"]), duration_s=result["duration_us"] / 1e6,
+            p50_ms=result["p50_us"] / 1000, p99_ms=result["p99_us"] / 1000,
+            non2xx=sum(int(c["non2xx"]) for c in result["threads"]), statuses=statuses,
+            queries=sum(int(c["queries"]) for c in result["threads"]),
+            socket_errors=sum(int(errors.get(k, 0)) for k in ("connect", "read", "write",
+                                                               "timeout")),
+            cpu_app_s=app, cpu_db_s=db, cpu_redis_s=redis_cpu))
+        if locked is not None:
+            merged = self.locks.setdefault(name, runner.LockReport())
+            merged.samples += locked.samples
+            merged.samples_waiting += locked.samples_waiting
+            for what, n in locked.waits.items():
+                merged.waits[what] = merged.waits.get(what, 0) + n
+        r = self.rows[name].rounds[-1]
+        self.stdout.write(f"  {name + self.label:<18} {r.requests / r.duration_s:7.0f} req/s  "
+                          f"p50 {r.p50_ms:6.1f} ms  p99 {r.p99_ms:6.1f} ms  "
+                          f"non-2xx {r.non2xx}" + (f" {statuses}" if statuses else ""))
 
-        try:
-            if plan["warmup"]:
-                self.stdout.write(f"Warm-up: {plan['warmup']:g} s per scenario.")
-                for name in names:
-                    once(name, plan["warmup"], measured=False)
-            for number in range(plan["rounds"]):
-                order = names if number % 2 == 0 else list(reversed(names))
-                self.stdout.write(f"Round {number + 1} of {plan['rounds']}:")
-                for name in order:
-                    once(name, plan["duration"], measured=True)
-        finally:
-            meter.close()
-        return ([rows[name].figures() for name in names],
-                {name: report.as_dict() for name, report in locks.items()})
+    def results(self):
+        return ([self.rows[name].figures() for name in self.names],
+                {name: locks.as_dict() for name, locks in self.locks.items()}, self.database)
