@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from benchmarks_app.runner import children_of
+
 CONFIG = Path(settings.BASE_DIR) / "gunicorn.conf.py"
 
 
@@ -50,7 +52,11 @@ def _listening_inodes(port: int) -> set[str]:
 
 def _socket_inodes(pid: int) -> set[str]:
     found = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:  # the process has just exited
+        return found
+    for fd in fds:
         try:
             target = os.readlink(f"/proc/{pid}/fd/{fd}")
         except OSError:
@@ -59,11 +65,6 @@ def _socket_inodes(pid: int) -> set[str]:
         if match:
             found.add(match.group(1))
     return found
-
-
-def _children(pid: int) -> list[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as listing:
-        return [int(child) for child in listing.read().split()]
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="reads Linux's /proc")
@@ -84,7 +85,7 @@ def test_every_worker_listens_on_its_own_socket(tmp_path):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and master.poll() is None:
             listening = _listening_inodes(port)
-            workers = _children(master.pid)
+            workers = children_of(master.pid)
             per_worker = {pid: _socket_inodes(pid) & listening for pid in workers}
             if len(workers) == 2 and all(per_worker.values()):
                 break

@@ -259,7 +259,7 @@ class SizeRun:
     Celery worker, and the figures of each scenario measured against them."""
 
     def __init__(self, command: BaseCommand, models: int, plan: dict, postgres: str):
-        self.command, self.models, self.plan, self.postgres = command, models, plan, postgres
+        self.models, self.plan, self.postgres = models, plan, postgres
         self.stdout, self.stderr = command.stdout, command.stderr
         self.database = f"{plan['prefix']}_{models}"
         self.dsn = f"{postgres.rstrip('/')}/{self.database}"
