@@ -5,7 +5,8 @@ gets the same bytes. Signed-in callers may see more: their own versions, version
 open proposal (models_app.models.VISIBILITY_PROVIDERS), everything for moderators. A signed-in
 caller who is not a moderator gets the anonymous detail of a model only when the model's
 members' view says it is theirs too (``members_view`` below); moderators and list pages of
-signed-in callers are never served from here. Each subject (a model name, or CATALOG for
+signed-in callers are never served from here; the members' view has a generation of its own,
+which usage records leave in place. Each subject (a model name, or CATALOG for
 the list pages) has a generation number, moved on when a write that changes what it shows
 commits; an answer is stored with the generation read before the database was, and served
 only while that is still the current one. An answer computed from data older than a commit
@@ -53,14 +54,24 @@ def _members_key(name: str) -> str:
     return f"model-detail:members:{name}"
 
 
-def model_changed(name: str, *, detail_only: bool = False) -> None:
+def _members_generation_key(name: str) -> str:
+    return f"model-detail:members-gen:{name}"
+
+
+def model_changed(name: str, *, detail_only: bool = False, members: bool = True) -> None:
     """Call inside a write that changes what the detail of ``name`` shows, and so the list
     pages too, unless the list pages do not show the change (``detail_only``: usage counters,
-    which list pages may show late, or a version that only signed-in callers now see). The
+    which list pages may show late, or a version that only signed-in callers now see). A write
+    that changes no version's owner or status and opens no proposal (usage counters) passes
+    ``members=False``: the members' view of ``name`` stays (``cached_member_answer``). The
     generations move on when the write commits (registry_site.generations); until then this
     transaction's own reads of them neither use nor store cached answers."""
-    subjects = (name,) if detail_only else (name, CATALOG)
-    generations.changed(*(_generation_key(subject) for subject in subjects))
+    keys = [_generation_key(name)]
+    if not detail_only:
+        keys.append(_generation_key(CATALOG))
+    if members:
+        keys.append(_members_generation_key(name))
+    generations.changed(*keys)
 
 
 def answer_key(name: str, variant: str) -> str:
@@ -73,18 +84,25 @@ def _lookup(name: str, variant: str, *more: str) -> tuple[bytes | None, int | No
     """(the stored answer if current, the current generation, every key found), in one
     round trip: the generation, the answer and ``more``."""
     gen_key, key = _generation_key(name), answer_key(name, variant)
-    found = cache.get_many([gen_key, key, *more])
+    keys = [gen_key, key, *more]
+    found = cache.get_many(keys)
     # The cache answers again: first move on what a write could not while it was down.
-    if generations.lost_any() and found and gen_key in generations.retry_lost():
-        found = cache.get_many([gen_key, key, *more])
+    if generations.lost_any() and found and not generations.retry_lost().isdisjoint(keys):
+        found = cache.get_many(keys)
     generation = found.get(gen_key)
     if generation is None:
-        cache.add(gen_key, time.time_ns(), None)
-        return None, cache.get(gen_key), {}
+        return None, _started(gen_key), {}
     stored = found.get(key)
     if stored is not None and stored[0] == generation:
         return stored[1], generation, found
     return None, generation, found
+
+
+def _started(gen_key: str) -> int | None:
+    """A generation that is not in the cache (new, or evicted) starts from the clock, never
+    from 0, so it never repeats a number copies were stored under; None with the cache down."""
+    cache.add(gen_key, time.time_ns(), None)
+    return cache.get(gen_key)
 
 
 def cached_answer(name: str, variant: str) -> tuple[bytes | None, int | None]:
@@ -104,24 +122,35 @@ def cached_member_answer(name: str, variant: str, *, user_id: int
     shows signed-in callers a version anonymous callers do not see), the caller's own read
     answers and nothing is stored; nor inside a transaction that changed ``name``.
 
-    Why the members' view stays right until the generation moves: a signed-in caller sees the
+    Why the members' view stays right until its generation moves: a signed-in caller sees the
     approved versions, their own, and those the visibility providers add. An owner is never
     served from here. The providers' versions are the same for every signed-in caller, join
     only by a write that calls ``model_changed`` (a new proposal), and may leave at any time
     without one (its voting ends). The detail shows the newest visible versions, or the one
     asked for. If the providers add nothing when the view is read, the members' set equals the
     anonymous set; until the next bump it can only shrink back towards it, and both bounds give
-    the same answer. The view is read after the generation, like an answer.
+    the same answer.
+
+    The view has a generation of its own, moved by every write that calls ``model_changed``
+    except those that pass ``members=False``: a usage record changes counters, not who owns a
+    version, its status or a proposal, so the many usage records of a busy model leave the
+    view in place and its signed-in readers need no query for it. The view is read after its
+    generation, like an answer after the answer's.
     """
     if generations.pending(_generation_key(name)):
         return None, None, False
-    members_key = _members_key(name)
-    content, generation, found = _lookup(name, variant, members_key)
+    members_key, members_gen_key = _members_key(name), _members_generation_key(name)
+    content, generation, found = _lookup(name, variant, members_gen_key, members_key)
     if generation is None:
         return None, None, False  # the cache is down: nothing to share, the caller's own read
+    members_generation = found.get(members_gen_key)
+    if members_generation is None:
+        members_generation = _started(members_gen_key)
+        if members_generation is None:
+            return None, None, False
     view = found.get(members_key)
-    if view is None or view[0] != generation:
-        view = (generation, *members_view(name))
+    if view is None or view[0] != members_generation:
+        view = (members_generation, *members_view(name))
         cache.set(members_key, view, ANSWER_SECONDS)
     _, owners, extras = view
     if extras or user_id in owners:

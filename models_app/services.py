@@ -292,8 +292,9 @@ def usage_record(*, user, success: bool, duration_us: int,
                 code="counter_overflow", counters=full,
             )
         # Its total_executions is on the model's page (exact) and on list pages (which may
-        # show it up to read_cache.LIST_ANSWER_SECONDS late).
-        model_changed(registration.name, detail_only=True)
+        # show it up to read_cache.LIST_ANSWER_SECONDS late); no owner, status or proposal
+        # changes, so the members' view of the model stays.
+        model_changed(registration.name, detail_only=True, members=False)
         audit_record(
             action="model.usage_recorded", actor=user, target=registration,
             details={"name": registration.name, "version": registration.version,

@@ -264,6 +264,35 @@ def test_other_signed_in_callers_share_the_anonymous_answer(
     assert again["Content-Type"] == "application/json"
 
 
+def test_a_usage_record_keeps_the_members_view(
+        client_for, other_user, approved, make_user, monkeypatch,
+        django_capture_on_commit_callbacks):
+    from models_app import read_cache
+    from models_app.services import usage_record
+
+    with django_capture_on_commit_callbacks(execute=True):
+        (model,) = approved("busy-model")
+    other = client_for(other_user)
+    assert other.get("/api/v1/models/busy-model/").json()["total_executions"] == 0
+    views, real = [], read_cache.members_view
+    monkeypatch.setattr(read_cache, "members_view", lambda name: views.append(name) or real(name))
+    with django_capture_on_commit_callbacks(execute=True):
+        usage_record(registration=model, user=make_user("runner", balance=1000), success=True,
+                     duration_us=5)
+    # The answer is rendered again with the new count; who may share it has not changed.
+    assert other.get("/api/v1/models/busy-model/").json()["total_executions"] == 1
+    assert views == []
+
+
+def test_the_members_view_follows_a_first_registration(
+        client_for, other_user, register, django_capture_on_commit_callbacks):
+    other = client_for(other_user)
+    assert other.get("/api/v1/models/claimed-later/").status_code == 404  # nobody's yet
+    with django_capture_on_commit_callbacks(execute=True):
+        register(other_user, "claimed-later")  # pending: only its owner sees it
+    assert other.get("/api/v1/models/claimed-later/").json()["status"] == "pending"
+
+
 def test_a_signed_in_answer_is_stored_as_the_anonymous_one(
         anon_client, client_for, other_user, approved, django_assert_num_queries,
         django_capture_on_commit_callbacks):
