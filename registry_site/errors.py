@@ -69,6 +69,13 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class Unprocessable(DomainError):
+    """Well-formed, but not something the server can do (422)."""
+
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    code = "unprocessable"
+
+
 class Unavailable(DomainError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     code = "unavailable"

@@ -162,3 +162,35 @@ class ParameterChange(models.Model):
 
     def __str__(self):
         return f"{self.parameter_id}: {self.old_value} -> {self.new_value}"
+
+
+class IdempotencyKey(models.Model):
+    """The first answer to one user's ``Idempotency-Key`` on a POST (registry_site.idempotency).
+
+    Neither the key nor the request is stored in the clear: ``key_digest`` is the key's SHA-256
+    and ``fingerprint`` a keyed hash of the method, path and body (which may hold a password).
+    The answer is encrypted with a key derived from the client's key and the server's secret,
+    so a copy of this table does not give out what the answers carried (a token's secret).
+    """
+
+    # No index of its own: the unique constraint's index starts with the user.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="+", db_index=False)
+    key_digest = models.CharField(max_length=64)
+    fingerprint = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    # Set in the transaction that did the work, so no other transaction ever sees a row
+    # without them (the claim and the answer commit together, or neither does).
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response = models.BinaryField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key_digest"], name="idempotency_key_unique"),
+        ]
+        indexes = [models.Index(fields=["expires_at"], name="idempotency_expiry_idx")]
+
+    def __str__(self):
+        return f"{self.key_digest[:12]}… of user {self.user_id}"

@@ -69,6 +69,9 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY is required when DJANGO_DEBUG is off.")
     # Only ever used with DEBUG on, on a developer's machine.
     SECRET_KEY = "django-insecure-local-development-only"
+# Earlier secret keys, still accepted while a rotation settles (sessions, Idempotency-Key
+# answers): comma-separated, newest first.
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS")
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 if not DEBUG and not ALLOWED_HOSTS:
@@ -336,6 +339,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 5.0,
         "options": {"expires": 50.0},
     },
+    "purge-idempotency-keys": {
+        "task": "registry_site.tasks.purge_idempotency_keys",
+        "schedule": 3600.0,
+        "options": {"expires": 3000.0},
+    },
     "seal-audit-log": {
         "task": "registry_site.tasks.seal_audit_log",
         "schedule": float(AUDIT_SEAL_INTERVAL_SECONDS),
@@ -343,6 +351,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": float(AUDIT_SEAL_INTERVAL_SECONDS) * 10},
     },
 }
+
+# Idempotency-Key (registry_site.idempotency): how long a key's first answer is replayed, and
+# how long a request waits for another one holding its key before answering 409.
+IDEMPOTENCY_KEY_TTL_SECONDS = env_int("IDEMPOTENCY_KEY_TTL_SECONDS", 86_400, minimum=60,
+                                      maximum=30 * 86_400)
+IDEMPOTENCY_WAIT_SECONDS = env_int("IDEMPOTENCY_WAIT_SECONDS", 10, minimum=1, maximum=60)
 
 # Request bodies: JSON and forms are small; artifact uploads stream and are bounded by the
 # max_model_size parameter instead.

@@ -15,6 +15,7 @@ from governance_app.inputs import CancelInput, ProposalCreateInput, VoteInput
 from governance_app.models import Proposal, Vote
 from governance_app.selectors import proposals_for
 from governance_app.services import proposal_cancel, proposal_create, proposal_execute, vote_cast
+from registry_site.idempotency import idempotent
 from registry_site.inputs import request_fields
 from registry_site.permissions import TokenHasScope
 from registry_site.reuse import represented
@@ -42,6 +43,7 @@ class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
 
     # The services validate their input (governance_app.inputs) after checking who may act;
     # the views pass the request's fields through unchanged.
+    @idempotent
     @extend_schema(request=ProposalCreateInput, responses={201: ProposalSerializer})
     def create(self, request):
         proposal = proposal_create(proposer=request.user,
@@ -49,6 +51,7 @@ class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         return Response(self.get_serializer(self._fresh(proposal)).data,
                         status=status.HTTP_201_CREATED)
 
+    @idempotent
     @extend_schema(request=VoteInput, responses={201: VoteSerializer})
     @action(detail=True, methods=["post"])
     def vote(self, request, pk=None):
@@ -61,6 +64,7 @@ class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
                          **request_fields(VoteInput, request.data))
         return Response(represented(VoteSerializer, vote), status=status.HTTP_201_CREATED)
 
+    @idempotent
     @extend_schema(request=None, responses=ProposalSerializer)
     @action(detail=True, methods=["post"])
     def execute(self, request, pk=None):
@@ -68,6 +72,7 @@ class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         proposal = proposal_execute(proposal=self.get_object(), actor=request.user)
         return Response(self.get_serializer(self._fresh(proposal)).data)
 
+    @idempotent
     @extend_schema(request=CancelInput, responses=ProposalSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):

@@ -57,6 +57,7 @@ from models_app.selectors import (
 from models_app.services import registration_create, registration_transition, usage_record
 from registry_site.compiled import MARKER_TEXT
 from registry_site.errors import InvalidInput, NotFound
+from registry_site.idempotency import idempotent
 from registry_site.inputs import request_fields, validated
 from registry_site.permissions import TokenHasScope, request_has_scope
 from registry_site.reuse import represented
@@ -136,6 +137,7 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         page = self.paginate_queryset(rows)
         return self.get_paginated_response([registration_data(r) for r in page])
 
+    @idempotent
     @extend_schema(
         summary="Register a model version and pay its fee",
         request=RegistrationInput,
@@ -211,6 +213,7 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             raise NotFound(f"No model named {name!r}.")
         return self.get_paginated_response([version_summary_data(r) for r in page])
 
+    @idempotent
     @extend_schema(
         summary="Change a version's status",
         description="Moderators (token scope `moderate`) make any move of the status table "
@@ -234,6 +237,7 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         )
         return Response(represented(RegistrationSerializer, registration))
 
+    @idempotent
     @extend_schema(
         summary="Record one execution and pay the execution fee",
         request=UsageRequestInput,

@@ -15,6 +15,8 @@ from registry_site.api.serializers import (
     TokenSerializer,
 )
 from registry_site.errors import NotFound
+from registry_site.idempotency import SCHEMA_PARAMETERS as IDEMPOTENCY_PARAMETERS
+from registry_site.idempotency import idempotent, respond_once
 from registry_site.models import ApiToken, AuditEvent, Parameter
 from registry_site.parameters import PARAMETER_SPECS
 from registry_site.permissions import CanRevokeTokens, IsModerator, TokenHasScope, parse_id
@@ -46,7 +48,7 @@ class TokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.Gen
         return ApiToken.objects.filter(user=self.request.user).order_by("-created_at")
 
     @extend_schema(request=TokenCreateInputSerializer, responses={201: TokenCreatedSerializer},
-                   auth=[])
+                   auth=[], parameters=IDEMPOTENCY_PARAMETERS)
     def create(self, request):
         data = TokenCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -54,12 +56,18 @@ class TokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.Gen
                             password=data.validated_data["password"])
         if user is None:
             raise AuthenticationFailed("Wrong username or password.", code="invalid_credentials")
-        token, secret = token_create(
-            user=user, scopes=data.validated_data.get("scopes"),
-            expires_in=data.validated_data.get("expires_in"), name=data.validated_data["name"],
-        )
-        token.token = secret
-        return Response(TokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
+
+        def create_token():
+            token, secret = token_create(
+                user=user, scopes=data.validated_data.get("scopes"),
+                expires_in=data.validated_data.get("expires_in"),
+                name=data.validated_data["name"],
+            )
+            token.token = secret
+            return Response(TokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
+
+        # The key belongs to the user the credentials prove, checked before it is looked at.
+        return respond_once(self, request, user=user, run=create_token)
 
     def destroy(self, request, pk=None):
         # Token ids are integers: any other id names no token (a 404, not a lookup error).
@@ -69,6 +77,7 @@ class TokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.Gen
         token_revoke(user=request.user, token_id=token_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @idempotent
     @extend_schema(request=None, responses=RevokedCountSerializer)
     @action(detail=False, methods=["post"])
     def revoke_all(self, request):

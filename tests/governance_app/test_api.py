@@ -268,3 +268,32 @@ def test_a_vote_on_a_proposal_that_does_not_exist_is_a_404(client_for, bob, pk):
                                     format="json")
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+def test_a_retried_vote_or_proposal_with_its_key_runs_once(client_for, make_proposal, bob,
+                                                           steward, make_registration):
+    proposal = make_proposal()
+    api = client_for(bob)
+    url = f"/api/v1/proposals/{proposal.pk}/vote/"
+    first = api.post(url, {"choice": "for"}, format="json", HTTP_IDEMPOTENCY_KEY="vote-1")
+    assert first.status_code == 201, first.content
+    again = api.post(url, {"choice": "for"}, format="json", HTTP_IDEMPOTENCY_KEY="vote-1")
+    assert (again.status_code, again.content) == (201, first.content)
+    assert again["Idempotent-Replayed"] == "true"
+    changed = api.post(url, {"choice": "against"}, format="json", HTTP_IDEMPOTENCY_KEY="vote-1")
+    assert (changed.status_code, changed.json()["code"]) == (422, "idempotency_key_reused")
+    assert Vote.objects.filter(proposal=proposal).count() == 1
+    proposal.refresh_from_db()
+    assert proposal.tally["for"] == 40_000
+
+    proposer = client_for(steward)
+    balance = account_for(steward).balance
+    body = {**approval(make_registration("other-mini")), "title": "Approve it, again"}
+    created = proposer.post("/api/v1/proposals/", body, format="json",
+                            HTTP_IDEMPOTENCY_KEY="proposal-1")
+    replayed = proposer.post("/api/v1/proposals/", body, format="json",
+                             HTTP_IDEMPOTENCY_KEY="proposal-1")
+    assert created.status_code == 201, created.content
+    assert (replayed.status_code, replayed.content) == (201, created.content)
+    assert Proposal.objects.filter(title="Approve it, again").count() == 1
+    assert account_for(steward).balance == balance - 10_000

@@ -28,11 +28,14 @@ def approved_yesterday(register, move, user):
 
 def test_every_job_runs_once_now(approved_yesterday, settings):
     assert set(settings.CELERY_BEAT_SCHEDULE) == {"seal-audit-log", "charge-storage-fees",
-                                                  "fold-usage-counters"}
+                                                  "fold-usage-counters",
+                                                  "purge-idempotency-keys"}
     audit_record(action="test.pending")
     with time_machine.travel("2026-05-02T00:05:00Z", tick=True):
         output = run_scheduled()
     assert "seal-audit-log (registry_site.tasks.seal_audit_log): sealed" in output
+    assert ("purge-idempotency-keys (registry_site.tasks.purge_idempotency_keys): 0 expired"
+            in output)
     assert ("charge-storage-fees (models_app.tasks.storage_fees_charge): storage fees for "
             "2026-05-01: 1 charged (700 in total), 0 already charged, 0 unpaid") in output
     charge = StorageCharge.objects.get()
