@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export DJANGO_SETTINGS_MODULE := registry_site.settings
 
 
-.PHONY: run test install lint bench benchmark-scanner worker failover-check
+.PHONY: run test install lint bench benchmark-scanner worker failover-check fuzz
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -61,3 +61,12 @@ FAILOVER_ARGS ?=
 
 failover-check: install
 	$(PY) deploy/failover_check.py $(FAILOVER_ARGS)
+
+# API fuzzing (issue 10): Schemathesis over every operation of /api/schema/ on a throw-away
+# PostgreSQL database and production server, anonymous and with a funded moderator's token.
+# Options: make fuzz FUZZ_ARGS="--seed 7 --max-examples 100"; FUZZ_PG_URL names the server.
+FUZZ_ARGS ?=
+
+fuzz: install
+	$(PY) -m pip install --quiet -e '.[fuzz]'
+	$(PY) manage.py fuzz_api $(FUZZ_ARGS)

@@ -5,6 +5,7 @@ import datetime
 import django_filters as filters
 from django import forms
 
+from fees_app.calculator import MAX_STORED_INT
 from models_app.models import Category, Registration
 from models_app.search import is_postgresql, rank_by_relevance, search_registrations, with_tag
 from registry_site.inputs import ChoiceFilter
@@ -51,6 +52,17 @@ class UTCDateTimeFilter(filters.DateTimeFilter):
     field_class = UTCDateTimeField
 
 
+class IntegerFilter(filters.NumberFilter):
+    """A whole number a 64-bit column holds: ``0.5`` or 2**70 is refused (400), never
+    compared (PostgreSQL would fail on the out-of-range value)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_value", MAX_STORED_INT)
+        super().__init__(*args, **kwargs)
+
+
 class RegistrationFilterSet(filters.FilterSet):
     search = filters.CharFilter(
         method="filter_search", max_length=200, label="Search",
@@ -62,14 +74,14 @@ class RegistrationFilterSet(filters.FilterSet):
                                max_length=150)
     tag = filters.CharFilter(method="filter_tag", max_length=50, label="Tag")
     license = filters.CharFilter(max_length=100)
-    size_min = filters.NumberFilter(field_name="size_bytes", lookup_expr="gte",
-                                    label="Size at least (bytes)", min_value=0)
-    size_max = filters.NumberFilter(field_name="size_bytes", lookup_expr="lte",
-                                    label="Size at most (bytes)", min_value=0)
-    parameters_min = filters.NumberFilter(field_name="parameter_count", lookup_expr="gte",
-                                          label="Parameters at least", min_value=0)
-    parameters_max = filters.NumberFilter(field_name="parameter_count", lookup_expr="lte",
-                                          label="Parameters at most", min_value=0)
+    size_min = IntegerFilter(field_name="size_bytes", lookup_expr="gte",
+                             label="Size at least (bytes)", min_value=0)
+    size_max = IntegerFilter(field_name="size_bytes", lookup_expr="lte",
+                             label="Size at most (bytes)", min_value=0)
+    parameters_min = IntegerFilter(field_name="parameter_count", lookup_expr="gte",
+                                   label="Parameters at least", min_value=0)
+    parameters_max = IntegerFilter(field_name="parameter_count", lookup_expr="lte",
+                                   label="Parameters at most", min_value=0)
     registered_since = UTCDateTimeFilter(
         field_name="registered_at", lookup_expr="gte", label="Registered since",
         help_text="ISO 8601 date or time, such as 2026-01-31 or 2026-01-31T12:00:00Z.",

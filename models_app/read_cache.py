@@ -74,10 +74,15 @@ def model_changed(name: str, *, detail_only: bool = False, members: bool = True)
     generations.changed(*keys)
 
 
+# Moves on whenever the answers' JSON changes shape, so that a deployment never serves an
+# answer the previous release rendered (2: empty source_url is null).
+ANSWER_FORMAT = 2
+
+
 def answer_key(name: str, variant: str) -> str:
     # The variant (scheme, host, the query) is client text: hashed, any of it fits a key.
     digest = hashlib.sha256(variant.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    return f"model-detail:{name}:{digest}"
+    return f"model-detail:v{ANSWER_FORMAT}:{name}:{digest}"
 
 
 def _lookup(name: str, variant: str, *more: str) -> tuple[bytes | None, int | None, dict]:

@@ -18,6 +18,8 @@ from collections import OrderedDict
 from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
+from django_filters import CharFilter
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
@@ -32,6 +34,56 @@ def page_number(request, maximum: int = 10_000) -> int:
         return 1
 
 
+def refuse_unknown_parameters(request, view, paging: tuple[str, ...] = ()) -> None:
+    """400 naming every query parameter the list does not take.
+
+    A misspelt filter (``?stauts=approved``) must not answer the whole list as if it had
+    matched. What a list takes: its filterset's and filter backends' parameters, ``paging``,
+    and the names the view declares in ``query_parameters`` (a tuple, or one per action).
+    """
+    known = set(paging)
+    # Numbers, choices and times have no empty value: "?status=" is a mistake, not "any".
+    # (The catalog page's form sends empty fields; it does not come through here.)
+    strict = set(paging)
+    declared = getattr(view, "query_parameters", ())
+    if isinstance(declared, dict):
+        declared = declared.get(getattr(view, "action", None), ())
+    known.update(declared)
+    filterset_class = getattr(view, "filterset_class", None)
+    for backend in getattr(view, "filter_backends", ()):
+        if backend is DjangoFilterBackend:
+            if filterset_class is not None:
+                known.update(filterset_class.base_filters)
+                strict.update(name for name, f in filterset_class.base_filters.items()
+                              if not isinstance(f, CharFilter))
+        else:
+            names = [p["name"] for p in backend().get_schema_operation_parameters(view)]
+            known.update(names)
+            strict.update(names)
+    problems = {name: [f"Unknown query parameter; this list takes "
+                       f"{', '.join(sorted(known)) or 'none'}."]
+                for name in sorted(set(request.query_params) - known)}
+    problems.update({name: ["Must not be empty."] for name in sorted(strict)
+                     if request.query_params.get(name) == ""})
+    if problems:
+        raise ValidationError(problems)
+
+
+FLAGS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def query_flag(request, name: str) -> bool:
+    """A boolean query parameter: ``true``/``1`` or ``false``/``0``; absent is false, and
+    anything else is a 400 rather than a guess."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return False
+    try:
+        return FLAGS[raw.strip().lower()]
+    except KeyError:
+        raise ValidationError({name: [f"Must be true or false, got {raw!r}."]}) from None
+
+
 class PagePagination(BasePagination):
     """``?page=N&page_size=M``; answers ``{"next", "previous", "results"}``."""
 
@@ -41,6 +93,8 @@ class PagePagination(BasePagination):
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
+        if view is not None:
+            refuse_unknown_parameters(request, view, paging=self.parameter_names(view))
         self.size = self._int_param(request, "page_size", self.page_size, 1, self.max_page_size)
         ordering = tuple(queryset.query.order_by)
         self.keyset = ordering if ordering in getattr(view, "keyset_orderings", ()) else None
@@ -84,7 +138,10 @@ class PagePagination(BasePagination):
             raise ValidationError({name: [f"Must be an integer, got {raw!r}."]}) from None
         if value < minimum:
             raise ValidationError({name: [f"Must be at least {minimum}."]})
-        return min(value, maximum)
+        if value > maximum:
+            # Refused, not clamped: a client asking for 500 rows must not think it got them.
+            raise ValidationError({name: [f"Must be at most {maximum}."]})
+        return value
 
     def get_next_link(self):
         if not self.has_next:
@@ -118,22 +175,28 @@ class PagePagination(BasePagination):
     def get_paginated_response_schema(self, schema):
         return {
             "type": "object",
-            "required": ["results"],
+            "required": ["next", "previous", "results"],
             "properties": {
-                "next": {"type": "string", "nullable": True, "format": "uri"},
-                "previous": {"type": "string", "nullable": True, "format": "uri"},
+                "next": {"type": ["string", "null"], "format": "uri"},
+                "previous": {"type": ["string", "null"], "format": "uri"},
                 "results": schema,
             },
         }
 
+    @staticmethod
+    def parameter_names(view) -> tuple[str, ...]:
+        return ("page", "page_size", *(("cursor",) if getattr(view, "keyset_orderings", None)
+                                      else ()))
+
     def get_schema_operation_parameters(self, view):
         return [
-            {"name": "page", "required": False, "in": "query", "schema": {"type": "integer"}},
+            {"name": "page", "required": False, "in": "query",
+             "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page}},
             *([{"name": "cursor", "required": False, "in": "query", "schema": {"type": "string"},
                 "description": "Opaque; from a next or previous link."}]
               if getattr(view, "keyset_orderings", None) else []),
             {"name": "page_size", "required": False, "in": "query",
-             "schema": {"type": "integer", "maximum": self.max_page_size}},
+             "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size}},
         ]
 
 

@@ -376,12 +376,9 @@ REST_FRAMEWORK = {
         "registry_site.throttling.RequestRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": THROTTLE_RATES,
-    # One JSON parser for the whole API, which refuses what the stack cannot handle.
-    "DEFAULT_PARSER_CLASSES": [
-        "registry_site.api.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON only (a form or multipart body answers 415), through one parser that refuses what
+    # the stack cannot handle. Artifact uploads take the raw file (models_app.api).
+    "DEFAULT_PARSER_CLASSES": ["registry_site.api.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "registry_site.pagination.PagePagination",
     "PAGE_SIZE": 25,
@@ -399,6 +396,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # 3.1: nullability is JSON Schema's own (a null $ref is oneOf it and null), which 3.0's
+    # "nullable" beside allOf could not say exactly.
+    "OAS_VERSION": "3.1.0",
+    # Every operation's error answers, with the error body (registry_site.api.schema).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "registry_site.api.schema.document_errors"],
     # Swagger UI is served from this project (the sidecar package), never from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
-from fees_app.models import FeeSchedule, LedgerEntry
+from fees_app.models import FeeSchedule, FeeType, LedgerEntry
+from registry_site.api.serializers import NullableChoiceField
 
 
 class FeeQuoteSerializer(serializers.Serializer):
@@ -25,7 +26,11 @@ class FeeScheduleSerializer(serializers.ModelSerializer):
 
 
 class LedgerEntrySerializer(serializers.ModelSerializer):
-    schedule_version = serializers.IntegerField(source="schedule.version", default=None)
+    # Credits pay no fee: no fee type, no schedule.
+    fee_type = NullableChoiceField(choices=FeeType.choices, help_text="Null for credits.")
+    schedule_version = serializers.IntegerField(source="schedule.version", default=None,
+                                                allow_null=True, read_only=True,
+                                                help_text="Null for credits.")
 
     class Meta:
         model = LedgerEntry

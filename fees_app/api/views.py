@@ -14,6 +14,7 @@ from fees_app.models import FeeSchedule, FeeType, LedgerEntry
 from fees_app.selectors import fee_stats
 from fees_app.services import fee_quote
 from registry_site.inputs import validated
+from registry_site.pagination import query_flag, refuse_unknown_parameters
 from registry_site.permissions import TokenHasScope, request_has_scope
 from registry_site.roles import is_moderator
 
@@ -52,9 +53,12 @@ class FeeScheduleListView(generics.ListAPIView):
     permission_classes = [permissions.AllowAny, TokenHasScope]
     pagination_class = None
 
+    query_parameters = ("history",)
+
     def get_queryset(self):
+        refuse_unknown_parameters(self.request, self)
         schedules = FeeSchedule.objects.order_by("fee_type", "-version")
-        if self.request.query_params.get("history") in {"1", "true", "yes"}:
+        if query_flag(self.request, "history"):
             return schedules
         return schedules.active()
 

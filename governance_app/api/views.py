@@ -1,6 +1,6 @@
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter
@@ -44,7 +44,10 @@ class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     # The services validate their input (governance_app.inputs) after checking who may act;
     # the views pass the request's fields through unchanged.
     @idempotent
-    @extend_schema(request=ProposalCreateInput, responses={201: ProposalSerializer})
+    @extend_schema(request=ProposalCreateInput, responses={
+        201: ProposalSerializer,
+        402: OpenApiResponse(description="The balance cannot pay the proposal fee."),
+        409: OpenApiResponse(description="An open proposal is already about this subject.")})
     def create(self, request):
         proposal = proposal_create(proposer=request.user,
                                    **request_fields(ProposalCreateInput, request.data))

@@ -34,7 +34,8 @@ class ArtifactView(APIView):
 
     @extend_schema(
         request={"application/octet-stream": OpenApiTypes.BINARY},
-        responses={201: ArtifactSerializer},
+        responses={201: ArtifactSerializer,
+                   409: OpenApiResponse(description="The version already has an artifact.")},
         description="Upload the raw file as the request body (`Content-Length` required). "
                     "Optional `Content-Disposition: attachment; filename=\"model.safetensors\"` "
                     "names it. Refused with 400 (`size_mismatch`, `hash_mismatch`, "

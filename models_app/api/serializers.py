@@ -5,10 +5,12 @@ import datetime
 from rest_framework import serializers
 
 from models_app.models import Registration, StatusChange
+from registry_site.api.serializers import NullableURLField
 
 
 class RegistrationSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
+    source_url = NullableURLField(help_text="Null when none was given.")
     total_executions = serializers.IntegerField(source="executions", read_only=True)
 
     class Meta:
@@ -54,7 +56,7 @@ def registration_data(row: dict) -> dict:
         "name": row["name"], "version": row["version"], "owner": row["owner__username"],
         "status": row["status"], "category": row["category"], "hash": row["hash"],
         "description": row["description"], "license": row["license"],
-        "source_url": row["source_url"], "tags": row["tags"],
+        "source_url": row["source_url"] or None, "tags": row["tags"],
         "architecture": row["architecture"], "input_shape": row["input_shape"],
         "output_shape": row["output_shape"], "size_bytes": row["size_bytes"],
         "parameter_count": row["parameter_count"], "registration_fee": row["registration_fee"],
@@ -91,6 +93,7 @@ class StatusChangeSerializer(serializers.ModelSerializer):
     name = serializers.CharField(source="registration.name", read_only=True)
     version = serializers.CharField(source="registration.version", read_only=True)
     actor = serializers.CharField(source="actor.username", read_only=True, default=None,
+                                  allow_null=True,
                                   help_text="Null when the registry acted (governance).")
     # Plain strings: one enum per status field would name the same choice set three times.
     from_status = serializers.CharField(read_only=True,

@@ -103,6 +103,7 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = Registration.objects.all()
     serializer_class = RegistrationSerializer
     filterset_class = RegistrationFilterSet
+    query_parameters = {"history": ("approved_at",)}  # what the filterset does not take
     lookup_field = "name"
     lookup_value_regex = NAME_PATTERN
     required_scopes = {"create": "register", "usage": "usage"}

@@ -18,6 +18,7 @@ from registry_site.errors import NotFound
 from registry_site.idempotency import SCHEMA_PARAMETERS as IDEMPOTENCY_PARAMETERS
 from registry_site.idempotency import idempotent, respond_once
 from registry_site.models import ApiToken, AuditEvent, Parameter
+from registry_site.pagination import refuse_unknown_parameters
 from registry_site.parameters import PARAMETER_SPECS
 from registry_site.permissions import CanRevokeTokens, IsModerator, TokenHasScope, parse_id
 from registry_site.services import token_create, token_revoke, token_revoke_all
@@ -91,6 +92,7 @@ class ParameterListView(APIView):
 
     @extend_schema(responses=ParameterSerializer(many=True))
     def get(self, request):
+        refuse_unknown_parameters(request, self)
         stored = {p.name: p for p in Parameter.objects.all()}
         rows = [
             {
@@ -114,6 +116,7 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = AuditEventSerializer
     permission_classes = [permissions.IsAuthenticated, IsModerator, TokenHasScope]
     required_scopes = {"*": "moderate"}
+    query_parameters = {"list": ("action",)}
 
     def get_queryset(self):
         events = AuditEvent.objects.select_related("actor").order_by("-id")

@@ -209,16 +209,36 @@ def test_ledger_pagination(make_user, client_for):
     assert "page=3" in small["next"]
 
 
-def test_ledger_page_size_is_capped_at_100(make_user, client_for):
+def test_ledger_pages_hold_at_most_100_and_a_larger_page_size_is_a_400(make_user, client_for):
     payer = make_user(balance=10**6)
     for _ in range(105):
         _pay(payer, "storage", 0)
-    data = client_for(payer).get("/api/v1/account/ledger/?page_size=1000").json()
+    api = client_for(payer)
+    data = api.get("/api/v1/account/ledger/?page_size=100").json()
     assert len(data["results"]) == 100
     assert data["next"] is not None
+    response = api.get("/api/v1/account/ledger/?page_size=101")
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"page_size": ["Must be at most 100."]}
 
 
-@pytest.mark.parametrize("query", ["page=0", "page=-1", "page=abc", "page_size=0", "page_size=x"])
+def test_a_list_refuses_parameters_it_does_not_take(user_client):
+    response = user_client.get("/api/v1/account/ledger/?page=1&stauts=x&zz=1")
+    assert response.status_code == 400
+    fields = response.json()["fields"]
+    assert set(fields) == {"stauts", "zz"}
+    assert fields["zz"] == ["Unknown query parameter; this list takes page, page_size."]
+
+
+@pytest.mark.parametrize("query", ["history=yes", "history=", "zz=1"])
+def test_the_schedule_list_refuses_what_it_does_not_understand(anon_client, query):
+    response = anon_client.get(f"/api/v1/fees/schedules/?{query}")
+    assert response.status_code == 400
+    assert set(response.json()["fields"]) == {query.split("=")[0]}
+
+
+@pytest.mark.parametrize("query", ["page=0", "page=-1", "page=abc", "page_size=0", "page_size=x",
+                                   "page=10001", "page_size=101"])
 def test_ledger_invalid_page_is_a_400(user_client, query):
     response = user_client.get(f"/api/v1/account/ledger/?{query}")
     assert response.status_code == 400

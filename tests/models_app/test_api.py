@@ -552,3 +552,24 @@ def test_register_query_count(user_client, django_assert_num_queries):
     with django_assert_num_queries(10 if connection.vendor == "postgresql" else 12):
         assert user_client.post("/api/v1/models/", {**body, "version": "2.0"},
                                 format="json").status_code == 201
+
+
+@pytest.mark.parametrize("query, refused", [
+    ("status=&category=", {"status", "category"}),
+    ("page=", {"page"}),
+    ("size_min=0.5", {"size_min"}),
+    (f"size_min={2**63}", {"size_min"}),
+    ("sizemin=1&ordering=name", {"sizemin"}),
+    ("page_size=101", {"page_size"}),
+])
+def test_the_model_list_refuses_what_its_schema_refuses(anon_client, query, refused):
+    response = anon_client.get(f"/api/v1/models/?{query}")
+    assert response.status_code == 400, response.content
+    assert set(response.json()["fields"]) == refused
+
+
+def test_an_empty_text_filter_is_no_filter(anon_client, approved):
+    response = anon_client.get("/api/v1/models/?search=&owner=")
+    assert response.status_code == 200
+    assert [row["name"] for row in response.json()["results"]] == ["bert-base"]
+    assert response.json()["results"][0]["source_url"] is None

@@ -55,7 +55,7 @@ def test_catalog_shows_filter_errors_and_pages(browser, register, move, user):
     second = browser.get("/?ordering=name&page=2").content.decode()
     assert "model-25" in second and "page=3" not in second
     bad = browser.get("/?size_min=lots").content.decode()
-    assert "Enter a number" in bad
+    assert "Enter a whole number" in bad
 
 
 def test_catalog_escapes_what_users_wrote(browser, register, move, user):

@@ -182,11 +182,13 @@ def test_disallowed_host_on_a_page_stays_html(client):
     assert response["Content-Type"].startswith("text/html")
 
 
-def test_error_raised_before_a_view_is_json_under_api(client, settings):
-    """Django raises TooManyFieldsSent while reading the form, outside DRF's handler."""
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x", "text/plain"])
+def test_the_api_reads_json_bodies_only(client, settings, content_type):
+    """A form is never parsed (nor its field count checked): it answers 415 at once."""
     settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
     body = "&".join(f"f{n}=1" for n in range(20))
-    response = client.post("/api/v1/fees/calculate/", body,
-                           content_type="application/x-www-form-urlencoded")
-    assert response.status_code == 400
-    assert response.json() == {"detail": "Bad request.", "code": "bad_request"}
+    response = client.post("/api/v1/fees/calculate/", body, content_type=content_type)
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
+    assert content_type.split(";")[0] in response.json()["detail"]
