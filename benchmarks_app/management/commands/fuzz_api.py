@@ -72,7 +72,7 @@ class Command(BaseCommand):
                 env.pop(name)
             env["DJANGO_SECURE_SSL_REDIRECT"] = "0"
             manage = [sys.executable, str(base_dir / "manage.py")]
-            for command in (["migrate", "--noinput", "-v", "0"], ["seed_demo"],
+            for command in (["migrate", "--noinput", "-v", "0"], ["seed_demo", "--force"],
                             ["credit_account", MODERATOR[0], str(FUNDS), "--reason",
                              "funds for the fuzzer"]):
                 subprocess.run([*manage, *command], env=env, check=True, cwd=base_dir,
