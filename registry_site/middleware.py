@@ -68,6 +68,22 @@ class ApiErrorShapeMiddleware:
         return shaped
 
 
+class RateLimitHeadersMiddleware:
+    """``RateLimit-Limit``, ``-Remaining`` and ``-Reset`` on every answer a rate limit counted
+    (registry_site.throttling), not only on 429: a client can slow down before it is refused."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        state = getattr(request, "rate_limit", None)
+        if state is not None:
+            for name, value in state.headers().items():
+                response[name] = value
+        return response
+
+
 def client_ip(request) -> str | None:
     """The client's address: the connection's, or the one the trusted proxies saw.
 

@@ -7,6 +7,7 @@ stops start-up with an ImproperlyConfigured error that names the variable.
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -100,7 +101,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so it sees every answer: errors under /api/ always leave in the error shape.
+    # Outside the error shape, whose fallback answers replace the response: what leaves
+    # carries the rate-limit state, a 429 included. It only adds headers.
+    "registry_site.middleware.RateLimitHeadersMiddleware",
+    # First to handle answers: errors under /api/ always leave in the error shape.
     "registry_site.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "registry_site.middleware.ClientIPMiddleware",
@@ -122,7 +126,29 @@ MIDDLEWARE = [
 
 if not DEBUG:
     # Production serves static files from the app (collectstatic first); runserver does in DEBUG.
-    MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                      "whitenoise.middleware.WhiteNoiseMiddleware")
+
+# CORS for the API (django-cors-headers), off unless CORS_ALLOWED_ORIGINS lists origins: a
+# browser app on another origin may then call /api/ with a bearer token (never with this
+# site's cookies: credentials stay off). Outermost, so refusals and errors carry it too.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+for _origin in CORS_ALLOWED_ORIGINS:
+    if not re.fullmatch(r"https?://[^/\s?#]+", _origin):
+        raise ImproperlyConfigured(
+            f"CORS_ALLOWED_ORIGINS holds {_origin!r}: each origin is scheme://host[:port], "
+            "such as https://app.example.com, with no path.")
+if CORS_ALLOWED_ORIGINS:
+    INSTALLED_APPS.append("corsheaders")
+    MIDDLEWARE.insert(0, "corsheaders.middleware.CorsMiddleware")
+CORS_URLS_REGEX = r"^/api/"
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_HEADERS = ("accept", "authorization", "content-type", "content-disposition",
+                      "idempotency-key", "if-match", "if-none-match", "range")
+CORS_EXPOSE_HEADERS = ("Idempotent-Replayed", "Location", "ETag", "Last-Modified",
+                       "Retry-After", "RateLimit-Limit", "RateLimit-Remaining",
+                       "RateLimit-Reset", "Content-Disposition", "Content-Range")
+CORS_PREFLIGHT_MAX_AGE = 3600
 
 # `make bench` only: every answer carries X-Query-Count (benchmarks_app.middleware). Off, the
 # middleware is not installed at all.

@@ -94,6 +94,7 @@ class SharedCacheRateMixin:
         allowed = True
         now = time.time()
         for limit, (count, reset_at) in zip(limits, self._count(limits, now), strict=True):
+            _note_state(request, limit, count, reset_at, now)
             if count <= limit.num_requests:
                 continue
             allowed = False
@@ -128,6 +129,30 @@ class SharedCacheRateMixin:
 
     def wait(self):
         return self.refused_wait
+
+
+@dataclass(frozen=True)
+class RateLimitState:
+    """What the RateLimit-* headers of an answer say: the limit nearest to refusing."""
+
+    limit: int
+    remaining: int
+    reset: int  # seconds until its window ends
+
+    def headers(self) -> dict[str, str]:
+        return {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(self.remaining),
+                "RateLimit-Reset": str(self.reset)}
+
+
+def _note_state(request, limit: Limit, count: int, reset_at: float | None, now: float) -> None:
+    """Keep on the request (Django's, which the middleware sees) the tightest limit so far."""
+    state = RateLimitState(
+        limit=limit.num_requests, remaining=max(0, limit.num_requests - count),
+        reset=max(0, math.ceil((reset_at or now + limit.duration) - now)))
+    django_request = getattr(request, "_request", request)
+    known = getattr(django_request, "rate_limit", None)
+    if known is None or (state.remaining, -state.reset) < (known.remaining, -known.reset):
+        django_request.rate_limit = state
 
 
 def _hit(store, key: str, duration: int, now: float) -> tuple[int, float | None]:

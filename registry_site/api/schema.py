@@ -1,4 +1,4 @@
-"""The error answers of every operation, in the schema as the API sends them.
+"""The error answers (and rate-limit headers) of every operation, as the API sends them.
 
 drf-spectacular documents what a view declares; the errors that the stack adds to every
 request (a malformed or expired token, the rate limits, the IP allow-list, a database that
@@ -30,6 +30,15 @@ DESCRIPTIONS = {
 EVERY_OPERATION = ("400", "401", "403", "429", "503")
 RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer", "minimum": 0},
                                "description": "Seconds to wait before retrying."}}
+# On every answer a rate limit counted: the limit nearest to refusing (throttling.py).
+RATE_LIMIT = {
+    "RateLimit-Limit": {"schema": {"type": "integer", "minimum": 1},
+                        "description": "Requests allowed in the current window."},
+    "RateLimit-Remaining": {"schema": {"type": "integer", "minimum": 0},
+                            "description": "Requests left in it."},
+    "RateLimit-Reset": {"schema": {"type": "integer", "minimum": 0},
+                        "description": "Seconds until it ends."},
+}
 
 _TEXT = {"type": "string"}
 _INT = {"type": "integer"}
@@ -109,4 +118,6 @@ def document_errors(result, generator, request, public):
                 if headers:
                     answer["headers"] = headers
                 responses[status] = answer
+            for answer in responses.values():
+                answer["headers"] = {**answer.get("headers", {}), **RATE_LIMIT}
     return result

@@ -49,6 +49,13 @@ def test_every_operation_documents_its_errors_with_the_error_body(schema):
     assert "retry_after" in throttled["properties"]
 
 
+def test_every_answer_documents_the_rate_limit_headers(schema):
+    for path, method, operation in operations(schema):
+        for status, answer in operation["responses"].items():
+            assert {"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} <= set(
+                answer["headers"]), (method, path, status)
+
+
 def test_bodies_are_json_except_the_artifact_upload(schema):
     for path, method, operation in operations(schema):
         if "requestBody" not in operation:

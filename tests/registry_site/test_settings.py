@@ -11,13 +11,13 @@ SETUP = "import django; django.setup(); print('started')"
 CONFIGURED = ("DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL",
               "REDIS_URL", "TOKEN_TTL_SECONDS", "TOKEN_MAX_TTL_SECONDS", "THROTTLE_ANON",
               "IP_ALLOWLIST", "TRUSTED_PROXY_COUNT", "REDIS_TIMEOUT_MS", "CACHE_DIR",
-              "DATABASE_HEALTH_CHECK_IDLE_MS")
+              "DATABASE_HEALTH_CHECK_IDLE_MS", "CORS_ALLOWED_ORIGINS")
 
 
-def start(**env):
+def start(code=SETUP, **env):
     base = {k: v for k, v in os.environ.items() if k not in CONFIGURED}
     base["DJANGO_SETTINGS_MODULE"] = "registry_site.settings"
-    return subprocess.run([sys.executable, "-c", SETUP], cwd=settings.BASE_DIR,
+    return subprocess.run([sys.executable, "-c", code], cwd=settings.BASE_DIR,
                           env={**base, **env}, capture_output=True, text=True, timeout=60)
 
 

@@ -346,3 +346,43 @@ def test_a_scoped_request_counts_both_its_limits_in_one_round_trip(client_for, u
     assert commands.count("EVALSHA") + commands.count("EVAL") == 3  # one per request
     # The third request counted in the caller's limit too: two more and it is refused.
     assert [client.get(PARAMETERS).status_code for _ in range(3)] == [200, 200, 429]
+
+
+def test_every_answer_carries_the_rate_limit_state(rates):
+    rates(anon="5/min")
+    client = client_at("198.51.100.40")
+    with time_machine.travel("2026-01-01 12:00:00", tick=False) as clock:
+        first = client.get(PARAMETERS)
+        assert (first["RateLimit-Limit"], first["RateLimit-Remaining"],
+                first["RateLimit-Reset"]) == ("5", "4", "60")
+        clock.shift(20)
+        answers = [client.get(PARAMETERS) for _ in range(4)]
+        assert [a["RateLimit-Remaining"] for a in answers] == ["3", "2", "1", "0"]
+        assert answers[-1]["RateLimit-Reset"] == "40"
+        refused = client.get(PARAMETERS)
+    assert refused.status_code == 429
+    assert (refused["RateLimit-Remaining"], refused["RateLimit-Reset"]) == ("0", "40")
+    assert refused["Retry-After"] == "40"
+
+
+def test_the_tightest_of_a_requests_limits_is_the_one_shown(rates, client_for, user):
+    rates(user="50/min", usage="3/min")
+    api = client_for(user)
+    with time_machine.travel("2026-01-01 12:00:00", tick=False):
+        read = api.get(PARAMETERS)
+        assert (read["RateLimit-Limit"], read["RateLimit-Remaining"]) == ("50", "49")
+        # The usage scope's 3/min is nearer to refusing than the user's 48 left.
+        usage = api.post("/api/v1/models/none/usage/", {"success": True, "duration_us": 1},
+                         format="json")
+    assert usage.status_code == 404
+    assert (usage["RateLimit-Limit"], usage["RateLimit-Remaining"]) == ("3", "2")
+
+
+def test_a_refused_token_counts_and_says_so(rates):
+    rates(anon="10/min")
+    client = client_at("198.51.100.41")
+    client.credentials(HTTP_AUTHORIZATION="Bearer air_not-a-token")
+    with time_machine.travel("2026-01-01 12:00:00", tick=False):
+        response = client.get(PARAMETERS)
+    assert response.status_code == 401
+    assert (response["RateLimit-Limit"], response["RateLimit-Remaining"]) == ("10", "9")
