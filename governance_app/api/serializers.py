@@ -1,6 +1,7 @@
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
+from governance_app.inputs import PAYLOADS, ProposalCreateInput
 from governance_app.models import Proposal, ProposalState, Vote
 from governance_app.selectors import proposal_subject, proposal_warnings
 
@@ -84,3 +85,29 @@ class VoteSerializer(serializers.ModelSerializer):
         fields = ["id", "proposal", "voter", "choice", "weight", "counted", "reason",
                   "created_at"]
         read_only_fields = fields
+
+
+def _typed_proposal(kind: str, payload_class) -> type:
+    """The request body of one proposal type, for the schema: ``type`` fixed to ``kind`` and
+    the payload's own fields, none other allowed. The service still checks the request with
+    ProposalCreateInput, the one definition of the rules; this only describes it."""
+
+    @extend_schema_field({"type": "string", "enum": [kind]})
+    class KindField(serializers.CharField):
+        pass
+
+    name = "".join(part.title() for part in kind.split("_"))
+    return type(f"{name}ProposalSerializer", (ProposalCreateInput,), {
+        "type": KindField(),
+        "payload": payload_class(),
+        "__doc__": f"A {kind} proposal.",
+        "__module__": __name__,
+    })
+
+
+PROPOSAL_REQUEST = PolymorphicProxySerializer(
+    component_name="ProposalCreate",
+    serializers={str(kind): _typed_proposal(str(kind), payload)
+                 for kind, payload in PAYLOADS.items()},
+    resource_type_field_name="type",
+)

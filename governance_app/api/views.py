@@ -7,6 +7,7 @@ from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
 
 from governance_app.api.serializers import (
+    PROPOSAL_REQUEST,
     ProposalSerializer,
     VoteSerializer,
 )
@@ -44,7 +45,7 @@ class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     # The services validate their input (governance_app.inputs) after checking who may act;
     # the views pass the request's fields through unchanged.
     @idempotent
-    @extend_schema(request=ProposalCreateInput, responses={
+    @extend_schema(request=PROPOSAL_REQUEST, responses={
         201: ProposalSerializer,
         402: OpenApiResponse(description="The balance cannot pay the proposal fee."),
         409: OpenApiResponse(description="An open proposal is already about this subject.")})

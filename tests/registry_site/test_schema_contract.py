@@ -78,3 +78,16 @@ def test_page_parameters_carry_their_bounds(schema):
               schema["paths"]["/api/v1/account/ledger/"]["get"]["parameters"]}
     assert params["page"] == {"type": "integer", "minimum": 1, "maximum": 10_000}
     assert params["page_size"] == {"type": "integer", "minimum": 1, "maximum": 100}
+
+
+def test_a_proposal_body_is_a_union_discriminated_by_type(schema):
+    body = schema["paths"]["/api/v1/proposals/"]["post"]["requestBody"]
+    union = schema["components"]["schemas"][
+        body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert union["discriminator"]["propertyName"] == "type"
+    mapping = union["discriminator"]["mapping"]
+    assert set(mapping) == {"model_approval", "fee_change", "parameter_change", "emergency"}
+    fee_change = schema["components"]["schemas"][mapping["fee_change"].rsplit("/", 1)[1]]
+    payload = schema["components"]["schemas"][
+        fee_change["properties"]["payload"]["$ref"].rsplit("/", 1)[1]]
+    assert {"fee_type", "method", "base_fee", "reason"} <= set(payload["required"])

@@ -1,4 +1,4 @@
-"""``make fuzz``: Schemathesis over every operation of the live schema, twice.
+"""``make fuzz``: Schemathesis over every operation of the live schema, and a generated client.
 
 On its own resources, removed at the end whatever happens: a fresh PostgreSQL database
 (migrated, with the demo data), a redis-server, and the production server (gunicorn with
@@ -6,7 +6,9 @@ gunicorn.conf.py, DEBUG off, rate limits raised so that the fuzzer is not refuse
 Schemathesis reads ``/api/schema/`` and runs its coverage, fuzzing and stateful phases
 (requests chained by the schema's links) with a fixed seed: once anonymous, once with a
 token of the funded moderator holding every scope. Only the two operations that would
-revoke the fuzzer's own token are left out. Exit status 1 if either run found a failure.
+revoke the fuzzer's own token are left out. Last, openapi-python-client generates a Python
+client from the same schema and benchmarks_app/client_flow.py runs a whole user flow with it,
+every answer parsed. Exit status 1 if any of the three found a failure.
 """
 
 import contextlib
@@ -51,6 +53,9 @@ class Command(BaseCommand):
         if not Path(schemathesis).exists():
             raise CommandError("schemathesis is not installed: pip install -e '.[fuzz]' "
                                "(make fuzz does).")
+        if not Path(sys.executable).with_name("openapi-python-client").exists():
+            raise CommandError("openapi-python-client is not installed: pip install -e "
+                               "'.[fuzz]' (make fuzz does).")
         if options["max_examples"] < 1:
             raise CommandError("--max-examples must be at least 1.")
         base_dir = Path(settings.BASE_DIR)
@@ -99,9 +104,30 @@ class Command(BaseCommand):
                 ], cwd=work)
                 if done.returncode != 0:
                     failed.append(label)
+            self.stdout.write("=== A client generated from the schema, a whole flow ===")
+            self.stdout.flush()
+            if not self._client_flow(server, work):
+                failed.append("the generated client's flow")
             if failed:
-                raise CommandError(f"Schemathesis found failures ({'; '.join(failed)}).")
-            self.stdout.write("Schemathesis: no failures, anonymous and with a token.")
+                raise CommandError(f"Failures: {'; '.join(failed)}.")
+            self.stdout.write("No failures: Schemathesis anonymous and with a token, and the "
+                              "generated client's flow.")
+
+    @staticmethod
+    def _client_flow(server, work: Path) -> bool:
+        """Generate the Python client with openapi-python-client from the live schema, then
+        run benchmarks_app/client_flow.py with it."""
+        generator = Path(sys.executable).with_name("openapi-python-client")
+        generated = subprocess.run(
+            [str(generator), "generate", "--url", f"{server.base}/api/schema/",
+             "--output-path", str(work / "client"), "--overwrite"],
+            cwd=work, env={**os.environ, "PATH": f"{generator.parent}:{os.environ['PATH']}"})
+        if generated.returncode != 0:
+            return False
+        flow = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve().parents[2] / "client_flow.py"),
+             server.base], env={**os.environ, "PYTHONPATH": str(work / "client")})
+        return flow.returncode == 0
 
     @staticmethod
     def _create(server_url: str, database: str) -> None:
