@@ -4,7 +4,8 @@
 
 ``fuzz_api`` generates ``ai_registry_api_client`` with openapi-python-client from the server's
 ``/api/schema/`` and runs this with it on the path, against the demo data: tokens, account,
-quote, register, search, detail, approval by a moderator, usage, a proposal and a vote, lists,
+quote, register, search, detail, approval by a moderator, usage, an edit (and a stale one),
+a proposal and a vote, lists,
 fee and registry statistics, the ledger (with its credits), and error answers. Every answer
 must have the status the flow expects and parse into the generated types; anything else is
 printed and the exit status is 1.
@@ -31,7 +32,10 @@ from ai_registry_api_client.api.models import (
     models_stats_retrieve,
     models_status_create,
     models_usage_create,
+    models_versions_changes_list,
     models_versions_list,
+    models_versions_partial_update,
+    models_versions_retrieve,
 )
 from ai_registry_api_client.api.parameters import parameters_list
 from ai_registry_api_client.api.proposals import (
@@ -94,6 +98,17 @@ def main(base: str) -> int:
     expect("history", 200, models_history_retrieve.sync_detailed(name, client=anonymous))
     expect("model statistics", 200, models_stats_retrieve.sync_detailed(name, client=anonymous))
     expect("versions", 200, models_versions_list.sync_detailed(name, client=anonymous))
+    read = models_versions_retrieve.sync_detailed(name, "1.0.0", client=carol)
+    expect("version", 200, read)
+    etag = read.headers.get("ETag", "")
+    expect("edit", 200, models_versions_partial_update.sync_detailed(
+        name, "1.0.0", client=carol, if_match=etag,
+        body=m.PatchedRegistrationEditInputRequest(description="Edited by the client.")))
+    expect("stale edit", 412, models_versions_partial_update.sync_detailed(
+        name, "1.0.0", client=carol, if_match=etag,
+        body=m.PatchedRegistrationEditInputRequest(license_="mit")))
+    expect("changes", 200, models_versions_changes_list.sync_detailed(name, "1.0.0",
+                                                                      client=anonymous))
     proposal = expect("propose", 201, proposals_create.sync_detailed(
         client=alice, body=m.ParameterChangeProposalRequest(
             type_=m.ParameterChangeProposalTypeEnum.PARAMETER_CHANGE,

@@ -2,7 +2,12 @@
 
 from django import forms
 
-from models_app.inputs import RegistrationInput, StatusChangeInput
+from models_app.inputs import (
+    EDITABLE_FIELDS,
+    RegistrationEditInput,
+    RegistrationInput,
+    StatusChangeInput,
+)
 from models_app.models import Category, Registration
 from registry_site.inputs import InputForm
 
@@ -56,3 +61,28 @@ class DeprecateForm(InputForm):
 
     def to_input(self, text: dict) -> dict:
         return {**super().to_input(text), "status": Registration.Status.DEPRECATED}
+
+
+class EditForm(InputForm):
+    """/models/<name>/edit/: a version's description, tags, license and source URL.
+
+    Every field is sent, so an emptied field clears it; ``etag`` is the version as the form
+    showed it, so an edit made meanwhile by someone else is not silently overwritten.
+    """
+
+    input_class = RegistrationEditInput
+
+    version = forms.CharField(widget=forms.HiddenInput)
+    etag = forms.CharField(widget=forms.HiddenInput)
+    description = forms.CharField(widget=forms.Textarea, required=False)
+    license = forms.CharField(required=False)
+    source_url = forms.CharField(label="Source URL", required=False,
+                                 help_text="http:// or https:// only.")
+    tags = forms.CharField(required=False, help_text="Comma-separated, at most 20.")
+    reason = forms.CharField(required=False, help_text="Required when a moderator edits "
+                                                       "someone else's version.")
+
+    def to_input(self, text: dict) -> dict:
+        data = {name: text.get(name) or "" for name in (*EDITABLE_FIELDS, "reason")}
+        data["tags"] = _split(data["tags"])
+        return data

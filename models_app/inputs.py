@@ -81,6 +81,48 @@ class RegistrationInput(ModelInput):
         return list(dict.fromkeys(value))
 
 
+EDITABLE_FIELDS = ("description", "tags", "license", "source_url")
+READ_ONLY_MESSAGE = ("Cannot be edited; an edit changes description, tags, license or "
+                     "source_url (a new version changes the rest).")
+
+
+class RegistrationEditInput(RegistrationInput):
+    """Editing a version's metadata: registration_update, PATCH .../versions/{version}/.
+
+    The fields' rules are the registration's (this is RegistrationInput with only the fields
+    an edit may change); only the fields sent change.
+    """
+
+    reason = serializers.CharField(
+        required=False, default="", allow_blank=True,
+        max_length=StatusChange._meta.get_field("reason").max_length,
+        help_text="Why; required when a moderator edits someone else's version.")
+
+    class Meta(RegistrationInput.Meta):
+        fields = [*EDITABLE_FIELDS, "reason"]
+
+    def to_internal_value(self, data):
+        # A field an edit cannot change (name, version, hash...) is refused, not ignored: the
+        # caller would believe it changed.
+        unknown = sorted(set(data) - set(self.fields), key=str) if isinstance(data, dict) else []
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if not unknown:
+                raise
+            raise serializers.ValidationError(
+                {**{str(key): [READ_ONLY_MESSAGE] for key in unknown}, **exc.detail}) from None
+        if unknown:
+            raise serializers.ValidationError({str(key): [READ_ONLY_MESSAGE] for key in unknown})
+        return value
+
+    def validate(self, attrs):
+        if not any(name in attrs for name in EDITABLE_FIELDS):
+            raise serializers.ValidationError(
+                {"non_field_errors": [f"Send at least one of {', '.join(EDITABLE_FIELDS)}."]})
+        return attrs
+
+
 class TransitionInput(serializers.Serializer):
     """Moving a version to another status: registration_transition, the API and the admin."""
 

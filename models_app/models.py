@@ -1,5 +1,7 @@
 """Registrations (one row per version of a named model), status history and usage."""
 
+import hashlib
+
 from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
@@ -215,6 +217,13 @@ class Registration(models.Model):
         return f"{self.name} {self.version}"
 
     @property
+    def etag(self) -> str:
+        """The version resource's entity tag (ETag, If-Match): every write of the fields it
+        shows moves ``updated_at`` (a status move, a metadata edit)."""
+        digest = hashlib.sha256(f"{self.pk}:{self.updated_at.isoformat()}".encode())
+        return f'"{digest.hexdigest()[:32]}"'
+
+    @property
     def executions(self) -> int:
         """Total executions: the usage row plus any pending ones (with_pending_executions)."""
         usage = self.usage if "usage" in self._state.fields_cache else None
@@ -249,6 +258,33 @@ class StatusChange(models.Model):
 
     def __str__(self):
         return f"{self.registration}: {self.from_status or '∅'} -> {self.to_status}"
+
+
+class MetadataChange(models.Model):
+    """One edit of a version's metadata (description, tags, license, source URL): each
+    changed field's value before and after, who, through what, why, when. Edits are free and
+    leave the version, its hash and its status as they were."""
+
+    # Indexed by metadata_change_reg_idx, which leads with it.
+    registration = models.ForeignKey(
+        Registration, on_delete=models.PROTECT, related_name="metadata_changes",
+        db_index=False,
+    )
+    changes = models.JSONField(help_text='{"field": {"from": old, "to": new}, ...}')
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                              related_name="+")
+    source = models.CharField(max_length=12, choices=Source.choices)
+    reason = models.TextField(blank=True, max_length=2000)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["registration", "created_at"], name="metadata_change_reg_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.registration}: {', '.join(self.changes)}"
 
 
 class UsageStats(models.Model):

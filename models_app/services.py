@@ -3,6 +3,7 @@
 import datetime
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -13,8 +14,14 @@ from django.utils import timezone
 from fees_app.calculator import MAX_STORED_INT
 from fees_app.models import FeeType
 from fees_app.services import fee_charge, fee_quote
-from models_app.inputs import RegistrationInput, TransitionInput, UsageInput
+from models_app.inputs import (
+    RegistrationEditInput,
+    RegistrationInput,
+    TransitionInput,
+    UsageInput,
+)
 from models_app.models import (
+    MetadataChange,
     ModelName,
     ModelUser,
     Registration,
@@ -40,6 +47,7 @@ from registry_site.errors import (
     InsufficientFunds,
     InvalidInput,
     NotFound,
+    PreconditionFailed,
     Unavailable,
 )
 from registry_site.inputs import validated
@@ -227,6 +235,51 @@ def registration_transition(*, registration: Registration, to_status: str, actor
     registration.status = current.status
     registration.updated_at = current.updated_at
     return registration
+
+
+def registration_update(*, registration: Registration, actor, source: str, fields,
+                        if_match: str | None = None) -> Registration:
+    """Change a version's description, tags, license or source URL: free, with history
+    (MetadataChange) and audit. The owner may; a moderator may with a reason.
+
+    ``if_match``: the ETag the caller read; if the version changed since, PreconditionFailed
+    (412) and nothing changes. Checked under the row lock, so two editors cannot both win.
+    ``fields`` is the edit as sent (a mapping; any other key is refused, naming it). Fields
+    sent with their current value change nothing and record nothing.
+    """
+    if not isinstance(fields, Mapping):
+        raise InvalidInput({"non_field_errors": "Expected a JSON object."})
+    data = validated(RegistrationEditInput, fields)
+    reason = data.pop("reason")
+    with transaction.atomic():
+        current = Registration.objects.select_for_update().get(pk=registration.pk)
+        if if_match is not None and if_match.strip() != "*" and current.etag not in [
+                tag.strip() for tag in if_match.split(",")]:
+            raise PreconditionFailed(
+                f"{current} changed since it was read (If-Match {if_match}); read it again.",
+                etag=current.etag)
+        is_owner = current.owner_id == actor.pk
+        if not is_owner and not is_moderator(actor):
+            raise Forbidden(f"Only the owner or a moderator may edit {current}.")
+        if not is_owner and not reason:
+            raise InvalidInput({"reason": "A reason is required for a moderator's edit."})
+        changes = {name: {"from": getattr(current, name), "to": value}
+                   for name, value in data.items() if getattr(current, name) != value}
+        if changes:
+            for name in changes:
+                setattr(current, name, data[name])
+            current.updated_at = timezone.now()
+            current.save(update_fields=[*changes, "updated_at"])
+            MetadataChange.objects.create(registration=current, changes=changes, actor=actor,
+                                          source=source, reason=reason,
+                                          created_at=current.updated_at)
+            audit_record(
+                action="model.metadata_changed", actor=actor, target=current,
+                details={"name": current.name, "version": current.version,
+                         "fields": sorted(changes), "source": source, "reason": reason},
+            )
+            model_changed(current.name)
+    return current
 
 
 @dataclass(frozen=True)

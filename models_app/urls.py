@@ -9,5 +9,6 @@ urlpatterns = [
     path("models/new/", views.register, name="model-register"),
     path("models/<str:name>/", views.model_page, name="model-page"),
     path("models/<str:name>/deprecate/", views.deprecate, name="model-deprecate"),
+    path("models/<str:name>/edit/", views.edit, name="model-edit"),
     path("stats/", views.stats_page, name="stats"),
 ]

@@ -4,6 +4,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -11,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from fees_app.models import FeeSchedule, FeeType
 from models_app.filtersets import RegistrationFilterSet
-from models_app.forms import DeprecateForm, RegistrationForm
+from models_app.forms import DeprecateForm, EditForm, RegistrationForm
 from models_app.models import Category, Registration, Source, StatusChange
 from models_app.selectors import (
     dashboard,
@@ -24,9 +25,11 @@ from models_app.services import (
     registration_create,
     registration_fee_quote,
     registration_transition,
+    registration_update,
 )
-from registry_site.errors import DomainError, NotFound, audit_web_refusal
+from registry_site.errors import DomainError, NotFound, PreconditionFailed, audit_web_refusal
 from registry_site.pagination import page_number
+from registry_site.roles import is_moderator
 
 PAGE_SIZE = 25
 HISTORY_ROWS = 50
@@ -112,6 +115,7 @@ def model_page(request, name: str):
         "name": name, "versions": versions, "selected": selected, "history": history,
         "totals": usage_totals(versions), "fees": model_fees(name=name, versions=versions),
         "is_owner": is_owner, "can_deprecate": can_deprecate,
+        "can_edit": is_owner or is_moderator(request.user),
         "deprecate_form": DeprecateForm(initial={"version": selected.version}),
     })
 
@@ -140,6 +144,50 @@ def deprecate(request, name: str):
     else:
         messages.success(request, f"{registration} is now deprecated.")
     return redirect(f"{url}?{urlencode({'version': form.cleaned_data['version']})}")
+
+
+@login_required
+def edit(request, name: str):
+    """A version's metadata for its owner (or a moderator, with a reason), through the API's
+    service; the form carries the ETag it showed, so a concurrent edit is not overwritten."""
+    try:
+        versions = model_versions(name=name, user=request.user)
+        registration = pick_version(versions, request.POST.get("version")
+                                    or request.GET.get("version"))
+    except NotFound:
+        raise Http404("No such model.") from None
+    if registration.owner_id != request.user.pk and not is_moderator(request.user):
+        raise PermissionDenied("Only the owner or a moderator may edit this version.")
+    page = f"{reverse('models:model-page', args=[name])}?" + urlencode(
+        {"version": registration.version})
+    form = EditForm(request.POST or None, initial=_edit_initial(registration))
+    if request.method == "POST" and form.is_valid():
+        try:
+            registration_update(registration=registration, actor=request.user,
+                                source=Source.WEB, fields=form.cleaned_data,
+                                if_match=request.POST.get("etag", ""))
+        except PreconditionFailed:
+            messages.error(request, "Someone changed this version while you were editing it. "
+                                    "Here it is as it is now: make your change again.")
+            form = EditForm(initial=_edit_initial(
+                Registration.objects.get(pk=registration.pk)))
+        except DomainError as exc:
+            audit_web_refusal(request, exc)
+            for field, errors in exc.extra.get("fields", {"__all__": [exc.detail]}).items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, f"Saved the details of {registration}.")
+            return redirect(page)
+    return render(request, "models_app/edit.html", {
+        "name": name, "registration": registration, "form": form, "page": page,
+        "moderating": registration.owner_id != request.user.pk,
+    })
+
+
+def _edit_initial(registration: Registration) -> dict:
+    return {"version": registration.version, "etag": registration.etag,
+            "description": registration.description, "license": registration.license,
+            "source_url": registration.source_url, "tags": ", ".join(registration.tags)}
 
 
 def _bars(values: list[tuple[str, int]]) -> dict:

@@ -69,6 +69,13 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class PreconditionFailed(DomainError):
+    """An If-Match that no longer matches: someone changed the resource since it was read."""
+
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+    code = "precondition_failed"
+
+
 class Unprocessable(DomainError):
     """Well-formed, but not something the server can do (422)."""
 

@@ -1,7 +1,7 @@
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import generics, mixins, permissions, status, viewsets
+from rest_framework import generics, mixins, permissions, viewsets
 from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
@@ -16,6 +16,7 @@ from governance_app.inputs import CancelInput, ProposalCreateInput, VoteInput
 from governance_app.models import Proposal, Vote
 from governance_app.selectors import proposals_for
 from governance_app.services import proposal_cancel, proposal_create, proposal_execute, vote_cast
+from registry_site.api.created import created
 from registry_site.idempotency import idempotent
 from registry_site.inputs import request_fields
 from registry_site.permissions import TokenHasScope
@@ -52,8 +53,8 @@ class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     def create(self, request):
         proposal = proposal_create(proposer=request.user,
                                    **request_fields(ProposalCreateInput, request.data))
-        return Response(self.get_serializer(self._fresh(proposal)).data,
-                        status=status.HTTP_201_CREATED)
+        return created(request, self.get_serializer(self._fresh(proposal)).data,
+                       "governance-api:proposal-detail", pk=proposal.pk)
 
     @idempotent
     @extend_schema(request=VoteInput, responses={201: VoteSerializer})
@@ -66,7 +67,9 @@ class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         # thrown away.
         vote = vote_cast(proposal=Proposal(pk=int(pk)), voter=request.user,
                          **request_fields(VoteInput, request.data))
-        return Response(represented(VoteSerializer, vote), status=status.HTTP_201_CREATED)
+        # A vote is read in its proposal's list of votes.
+        return created(request, represented(VoteSerializer, vote),
+                       "governance-api:proposal-votes", pk=vote.proposal_id)
 
     @idempotent
     @extend_schema(request=None, responses=ProposalSerializer)

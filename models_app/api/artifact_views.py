@@ -6,12 +6,12 @@ import re
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers, status
-from rest_framework.response import Response
+from rest_framework import serializers
 from rest_framework.views import APIView
 
 from models_app.artifacts import artifact_for_download, artifact_upload, registration_for_artifact
 from models_app.models import Artifact
+from registry_site.api.created import created
 
 # filename="..." (or filename*=UTF-8''...) in a Content-Disposition header.
 FILENAME_RE = re.compile(r"""filename\*?=(?:UTF-8'')?"?([^";]+)"?""", re.IGNORECASE)
@@ -49,7 +49,8 @@ class ArtifactView(APIView):
             registration=registration, user=request.user, stream=request.stream,
             content_length=_content_length(request), filename=match.group(1) if match else "",
         )
-        return Response(ArtifactSerializer(artifact).data, status=status.HTTP_201_CREATED)
+        return created(request, ArtifactSerializer(artifact).data, "models-api:model-artifact",
+                       name=name, version=version)
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiResponse(
         OpenApiTypes.BINARY, description="The file, as an attachment.")})

@@ -2,9 +2,10 @@
 
 import datetime
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from models_app.models import Registration, StatusChange
+from models_app.models import MetadataChange, Registration, StatusChange
 from registry_site.api.serializers import NullableURLField
 
 
@@ -19,6 +20,39 @@ class RegistrationSerializer(serializers.ModelSerializer):
                   "license", "source_url", "tags", "architecture", "input_shape",
                   "output_shape", "size_bytes", "parameter_count", "registration_fee",
                   "total_executions", "registered_at", "updated_at"]
+        read_only_fields = fields
+
+
+class VersionSerializer(RegistrationSerializer):
+    """One version as a resource (its ETag covers every field shown): the registration's
+    fields without the usage counters, which move on every execution (they are at
+    ``stats/?version=``)."""
+
+    total_executions = None
+
+    class Meta(RegistrationSerializer.Meta):
+        fields = [name for name in RegistrationSerializer.Meta.fields
+                  if name != "total_executions"]
+        read_only_fields = fields
+
+
+@extend_schema_field({
+    "type": "object",
+    "description": "Each changed field with its value before and after.",
+    "additionalProperties": {"type": "object", "properties": {"from": {}, "to": {}},
+                             "required": ["from", "to"]},
+})
+class ChangesField(serializers.JSONField):
+    pass
+
+
+class MetadataChangeSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", read_only=True)
+    changes = ChangesField(read_only=True)
+
+    class Meta:
+        model = MetadataChange
+        fields = ["changes", "actor", "source", "reason", "created_at"]
         read_only_fields = fields
 
 

@@ -3,6 +3,7 @@ from rest_framework.routers import SimpleRouter
 
 from models_app.api import views
 from models_app.api.artifact_views import ArtifactView
+from models_app.api.version_views import VersionChangesView, VersionView
 
 app_name = "models-api"
 
@@ -12,6 +13,10 @@ router.register("models", views.ModelViewSet, basename="model")
 
 urlpatterns = [
     path("stats/", views.RegistryStatsView.as_view(), name="registry-stats"),
+    path("models/<str:name>/versions/<str:version>/", VersionView.as_view(),
+         name="model-version"),
+    path("models/<str:name>/versions/<str:version>/changes/", VersionChangesView.as_view(),
+         name="model-version-changes"),
     path("models/<str:name>/versions/<str:version>/artifact/", ArtifactView.as_view(),
          name="model-artifact"),
     *router.urls,

@@ -13,7 +13,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -55,6 +55,7 @@ from models_app.selectors import (
     visible_versions,
 )
 from models_app.services import registration_create, registration_transition, usage_record
+from registry_site.api.created import created
 from registry_site.compiled import MARKER_TEXT
 from registry_site.errors import InvalidInput, NotFound
 from registry_site.idempotency import idempotent
@@ -154,8 +155,9 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         fields = (request_fields(RegistrationInput, request.data) if type(request.data) is dict
                   else validated(RegistrationInput, request.data))
         registration = registration_create(owner=request.user, source=Source.API, **fields)
-        return Response(represented(RegistrationSerializer, registration),
-                        status=status.HTTP_201_CREATED)
+        return created(request, represented(RegistrationSerializer, registration),
+                       "models-api:model-version", name=registration.name,
+                       version=registration.version)
 
     @extend_schema(responses=ModelDetailSerializer)
     def retrieve(self, request, name=None):
@@ -252,7 +254,10 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         data = validated(UsageRequestInput, request.data)
         record = usage_record(name=name, version=data.get("version") or "", user=request.user,
                               success=data["success"], duration_us=data["duration_us"])
-        return Response(represented(UsageRecordSerializer, record), status=status.HTTP_201_CREATED)
+        # The record has no URL of its own: Location is where its counts are read.
+        return created(request, represented(UsageRecordSerializer, record),
+                       "models-api:model-stats", name=name,
+                       query={"version": record.registration.version})
 
     @extend_schema(
         summary="Usage statistics: totals over the visible versions, or one version",

@@ -30,6 +30,8 @@ DESCRIPTIONS = {
 EVERY_OPERATION = ("400", "401", "403", "429", "503")
 RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer", "minimum": 0},
                                "description": "Seconds to wait before retrying."}}
+LOCATION = {"schema": {"type": "string", "format": "uri"},
+            "description": "Where what was created is read (or, for a token, revoked)."}
 # On every answer a rate limit counted: the limit nearest to refusing (throttling.py).
 RATE_LIMIT = {
     "RateLimit-Limit": {"schema": {"type": "integer", "minimum": 1},
@@ -120,4 +122,6 @@ def document_errors(result, generator, request, public):
                 responses[status] = answer
             for answer in responses.values():
                 answer["headers"] = {**answer.get("headers", {}), **RATE_LIMIT}
+            if "201" in responses:
+                responses["201"]["headers"]["Location"] = LOCATION
     return result

@@ -6,6 +6,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from registry_site.api.created import created
 from registry_site.api.serializers import (
     AuditEventSerializer,
     ParameterSerializer,
@@ -65,7 +66,9 @@ class TokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.Gen
                 name=data.validated_data["name"],
             )
             token.token = secret
-            return Response(TokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
+            # The token's own URL (where it is revoked); its secret is never shown again.
+            return created(request, TokenCreatedSerializer(token).data,
+                           "site-api:token-detail", pk=token.pk)
 
         # The key belongs to the user the credentials prove, checked before it is looked at.
         return respond_once(self, request, user=user, run=create_token)

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from fees_app.services import account_for
-from models_app.models import Registration, StatusChange
+from models_app.models import MetadataChange, Registration, StatusChange
 from registry_site.models import AuditEvent
 
 Status = Registration.Status
@@ -217,3 +217,59 @@ def test_fee_quote_ignores_other_registrants_versions(make_user, register, user)
     quote = registration_fee_quote(owner=make_user("curious"), name="someone-elses",
                                    size_bytes=1024)
     assert (quote.fee_type, quote.amount) == ("registration", 2024)
+
+
+def _edit_form(client, version="1.0.0"):
+    response = client.get(f"/models/bert-base/edit/?version={version}")
+    assert response.status_code == 200
+    return response, response.context["form"].initial
+
+
+def test_the_owner_edits_a_version_on_its_page(logged_in, approved):
+    page = logged_in.get("/models/bert-base/").content.decode()
+    assert "/models/bert-base/edit/?version=1.0.0" in page
+    response, initial = _edit_form(logged_in)
+    assert_csp_clean(response)
+    saved = logged_in.post("/models/bert-base/edit/", {
+        "version": "1.0.0", "etag": initial["etag"], "description": "From the page.",
+        "license": "mit", "source_url": "", "tags": "a, b, a"}, follow=True)
+    assert "Saved the details of bert-base 1.0.0." in saved.content.decode()
+    approved.refresh_from_db()
+    assert (approved.description, approved.license, approved.tags) == (
+        "From the page.", "mit", ["a", "b"])
+    change = MetadataChange.objects.get()
+    assert (change.source, set(change.changes)) == ("web", {"description", "license", "tags"})
+    # An emptied field clears it.
+    _, initial = _edit_form(logged_in)
+    logged_in.post("/models/bert-base/edit/", {**initial, "description": ""})
+    approved.refresh_from_db()
+    assert approved.description == ""
+
+
+def test_an_edit_made_meanwhile_is_not_overwritten(logged_in, client_for, user, approved):
+    _, initial = _edit_form(logged_in)
+    client_for(user).patch("/api/v1/models/bert-base/versions/1.0.0/",
+                           {"description": "From the API."}, format="json")
+    response = logged_in.post("/models/bert-base/edit/", {**initial, "description": "Mine."},
+                              follow=True)
+    assert "Someone changed this version while you were editing it" in response.content.decode()
+    assert response.context["form"].initial["description"] == "From the API."
+    approved.refresh_from_db()
+    assert approved.description == "From the API."
+
+
+def test_others_may_not_edit_and_moderators_give_a_reason(browser, other_user, moderator,
+                                                          approved):
+    assert browser.get("/models/bert-base/edit/").status_code == 302  # to the login page
+    browser.force_login(other_user)
+    assert browser.get("/models/bert-base/edit/").status_code == 403
+    assert "/edit/" not in browser.get("/models/bert-base/").content.decode()
+    browser.force_login(moderator)
+    _, initial = _edit_form(browser)
+    refused = browser.post("/models/bert-base/edit/", {**initial, "license": "mit"})
+    assert refused.status_code == 200
+    assert refused.context["form"].errors["reason"] == [
+        "A reason is required for a moderator's edit."]
+    browser.post("/models/bert-base/edit/", {**initial, "license": "mit", "reason": "Fixed"})
+    approved.refresh_from_db()
+    assert approved.license == "mit"

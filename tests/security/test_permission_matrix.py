@@ -15,7 +15,13 @@ from rest_framework.throttling import SimpleRateThrottle
 from fees_app.models import Account, FeeSchedule, LedgerEntry
 from governance_app.models import Proposal, Vote, VotingPowerCheckpoint
 from governance_app.services import proposal_create, voting_power_grant
-from models_app.models import Artifact, Registration, StatusChange, UsageStats
+from models_app.models import (
+    Artifact,
+    MetadataChange,
+    Registration,
+    StatusChange,
+    UsageStats,
+)
 from registry_site.models import ApiToken, AuditEvent, Parameter, Scope
 from registry_site.permissions import required_scope
 from registry_site.services import token_create
@@ -31,6 +37,8 @@ PUBLIC_READS = {
     "/api/v1/models/", "/api/v1/models/{name}/", "/api/v1/models/{name}/history/",
     "/api/v1/models/{name}/stats/", "/api/v1/models/{name}/versions/",
     "/api/v1/models/{name}/versions/{version}/artifact/",
+    "/api/v1/models/{name}/versions/{version}/",
+    "/api/v1/models/{name}/versions/{version}/changes/",
     "/api/v1/stats/", "/api/v1/proposals/", "/api/v1/proposals/{id}/",
     "/api/v1/proposals/{id}/votes/", "/api/v1/fees/schedules/", "/api/v1/parameters/",
 }
@@ -58,7 +66,9 @@ NO_SCOPE = {("/api/v1/auth/tokens/", "get"), ("/api/v1/auth/tokens/", "post"),
 
 # Routes whose handler picks the scope from the request; here, the one the boss's move needs
 # (suspending an approved version is a moderator's move; an owner's deprecation needs register).
-SCOPE_CHECKED_IN_HANDLER = {("/api/v1/models/{name}/status/", "post"): "moderate"}
+# An edit of one's own version needs register (a moderator's edit of another's, moderate).
+SCOPE_CHECKED_IN_HANDLER = {("/api/v1/models/{name}/status/", "post"): "moderate",
+                            ("/api/v1/models/{name}/versions/{version}/", "patch"): "register"}
 
 
 @pytest.fixture(autouse=True)
@@ -121,6 +131,8 @@ def body_for(path: str, method: str):
                                "payload": {"parameter": "quorum_bps", "value": 600,
                                            "reason": "t"}},
         "/api/v1/proposals/{id}/vote/": {"choice": "for"},
+        "/api/v1/models/{name}/versions/{version}/": {"description": "matrix",
+                                                      "reason": "matrix"},
         "/api/v1/proposals/{id}/cancel/": {"reason": "matrix"},
         "/api/v1/fees/calculate/": {"fee_type": "registration", "units": 1},
         "/api/v1/auth/tokens/": {"username": "boss", "password": "wrong"},
@@ -148,6 +160,8 @@ def state() -> dict:
         "users": get_user_model().objects.count(),
         "registrations": sorted(Registration.objects.values_list("pk", "status")),
         "status_changes": StatusChange.objects.count(),
+        "metadata": sorted(Registration.objects.values_list("pk", "description")),
+        "metadata_changes": MetadataChange.objects.count(),
         "artifacts": Artifact.objects.count(),
         "executions": UsageStats.objects.aggregate(n=Sum("total_executions"))["n"],
         "ledger": LedgerEntry.objects.count(),

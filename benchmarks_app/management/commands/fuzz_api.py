@@ -79,7 +79,9 @@ class Command(BaseCommand):
             manage = [sys.executable, str(base_dir / "manage.py")]
             for command in (["migrate", "--noinput", "-v", "0"], ["seed_demo", "--force"],
                             ["credit_account", MODERATOR[0], str(FUNDS), "--reason",
-                             "funds for the fuzzer"]):
+                             "funds for the fuzzer"],
+                            ["credit_account", "carol", str(FUNDS), "--reason",
+                             "funds for the client flow"]):
                 subprocess.run([*manage, *command], env=env, check=True, cwd=base_dir,
                                stdout=subprocess.DEVNULL)
             try:
