@@ -13,6 +13,7 @@ from django.core.exceptions import DisallowedHost
 from django.core.signals import got_request_exception
 from django.dispatch import receiver
 from django.http import HttpResponse, JsonResponse
+from django.middleware.http import ConditionalGetMiddleware
 
 from registry_site.audit import audit_record, reset_client_ip, set_client_ip
 from registry_site.errors import CacheUnavailable, DomainError, Forbidden, dependency_failure
@@ -66,6 +67,18 @@ class ApiErrorShapeMiddleware:
             if header in response:
                 shaped[header] = response[header]
         return shaped
+
+
+class ApiConditionalGetMiddleware(ConditionalGetMiddleware):
+    """Every successful JSON read under /api/ gets an ETag (its body's hash, unless the view
+    set its own) and answers 304 to a matching If-None-Match: a client polling a list or a
+    model transfers nothing while it has not changed. Streamed answers (artifact downloads)
+    and errors are left alone."""
+
+    def process_response(self, request, response):
+        if response.status_code != 200 or response.streaming or not is_api(request):
+            return response
+        return super().process_response(request, response)
 
 
 class RateLimitHeadersMiddleware:

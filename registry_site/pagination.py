@@ -69,6 +69,10 @@ def refuse_unknown_parameters(request, view, paging: tuple[str, ...] = ()) -> No
         raise ValidationError(problems)
 
 
+# The keyset of the lists shown newest first: a view that orders so names it in its
+# ``keyset_orderings`` and pages by cursor.
+NEWEST_FIRST = ("-created_at", "-id")
+
 FLAGS = {"true": True, "1": True, "false": False, "0": False}
 
 

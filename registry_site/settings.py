@@ -106,6 +106,8 @@ MIDDLEWARE = [
     "registry_site.middleware.RateLimitHeadersMiddleware",
     # First to handle answers: errors under /api/ always leave in the error shape.
     "registry_site.middleware.ApiErrorShapeMiddleware",
+    # ETag and 304 on the API's reads, over the final body.
+    "registry_site.middleware.ApiConditionalGetMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "registry_site.middleware.ClientIPMiddleware",
     "registry_site.middleware.NulCharacterMiddleware",

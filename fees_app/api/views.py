@@ -14,7 +14,7 @@ from fees_app.models import FeeSchedule, FeeType, LedgerEntry
 from fees_app.selectors import fee_stats
 from fees_app.services import fee_quote
 from registry_site.inputs import validated
-from registry_site.pagination import query_flag, refuse_unknown_parameters
+from registry_site.pagination import NEWEST_FIRST, query_flag, refuse_unknown_parameters
 from registry_site.permissions import TokenHasScope, request_has_scope
 from registry_site.roles import is_moderator
 
@@ -83,9 +83,10 @@ class LedgerListView(generics.ListAPIView):
     serializer_class = LedgerEntrySerializer
     permission_classes = [permissions.IsAuthenticated, TokenHasScope]
     queryset = LedgerEntry.objects.none()  # names the model for the schema; see get_queryset
+    keyset_orderings = (NEWEST_FIRST,)
 
     def get_queryset(self):
         return (
             LedgerEntry.objects.filter(account__user=self.request.user)
-            .select_related("schedule").order_by("-created_at", "-id")
+            .select_related("schedule").order_by(*NEWEST_FIRST)
         )

@@ -19,6 +19,7 @@ from governance_app.services import proposal_cancel, proposal_create, proposal_e
 from registry_site.api.created import created
 from registry_site.idempotency import idempotent
 from registry_site.inputs import request_fields
+from registry_site.pagination import NEWEST_FIRST
 from registry_site.permissions import TokenHasScope
 from registry_site.reuse import represented
 
@@ -31,7 +32,10 @@ class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     filterset_class = ProposalFilterSet
     filter_backends = [DjangoFilterBackend, OrderingFilter]
     ordering_fields = ["created_at", "voting_ends_at", "id"]
-    ordering = ["-created_at", "-id"]
+    ordering = list(NEWEST_FIRST)
+    # The default order and id order page by cursor; ?ordering=created_at or voting_ends_at
+    # (not unique) keep page links.
+    keyset_orderings = (NEWEST_FIRST, ("-id",), ("id",))
     lookup_value_regex = r"\d+"
     required_scopes = {"create": "propose", "vote": "vote", "execute": "vote",
                        "cancel": "propose"}
@@ -94,10 +98,11 @@ class ProposalVoteListView(generics.ListAPIView):
 
     serializer_class = VoteSerializer
     permission_classes = [permissions.IsAuthenticatedOrReadOnly, TokenHasScope]
+    keyset_orderings = (NEWEST_FIRST,)
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Vote.objects.none()
         proposal = get_object_or_404(Proposal.objects.only("pk"), pk=self.kwargs["pk"])
         return (Vote.objects.filter(proposal=proposal).select_related("voter")
-                .order_by("-created_at", "-id"))
+                .order_by(*NEWEST_FIRST))

@@ -12,6 +12,7 @@ from models_app.inputs import RegistrationEditInput
 from models_app.models import MetadataChange, Registration, Source
 from models_app.selectors import model_versions, pick_version
 from models_app.services import registration_update
+from registry_site.pagination import NEWEST_FIRST
 from registry_site.permissions import TokenHasScope
 
 IF_MATCH = OpenApiParameter(
@@ -86,9 +87,10 @@ class VersionChangesView(generics.ListAPIView):
     serializer_class = MetadataChangeSerializer
     permission_classes = [permissions.AllowAny, TokenHasScope]
     queryset = MetadataChange.objects.none()  # names the model for the schema
+    keyset_orderings = (NEWEST_FIRST,)
 
     def get_queryset(self):
         registration = _visible_version(self.request, self.kwargs["name"],
                                         self.kwargs["version"])
         return (MetadataChange.objects.filter(registration=registration)
-                .select_related("actor").order_by("-created_at", "-id"))
+                .select_related("actor").order_by(*NEWEST_FIRST))

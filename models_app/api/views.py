@@ -60,6 +60,7 @@ from registry_site.compiled import MARKER_TEXT
 from registry_site.errors import InvalidInput, NotFound
 from registry_site.idempotency import idempotent
 from registry_site.inputs import request_fields, validated
+from registry_site.pagination import NEWEST_FIRST
 from registry_site.permissions import TokenHasScope, request_has_scope
 from registry_site.reuse import represented
 from registry_site.roles import is_moderator
@@ -115,8 +116,8 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @property
     def keyset_orderings(self):
-        # Only the list pages by cursor; versions/ and history/ keep their page links.
-        return KEYSET_ORDERINGS if self.action == "list" else ()
+        # versions/ keeps its page links (its rows are the model's few versions).
+        return {"list": KEYSET_ORDERINGS, "history": (NEWEST_FIRST,)}.get(self.action, ())
 
     def list(self, request):
         # Anonymous callers all see the same page for a URL: shared through the cache until a
@@ -292,7 +293,7 @@ class ModelViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             return Response(ApprovedAtSerializer(self._approved_at(name, raw, request.user)).data)
         ids = [r.pk for r in model_versions(name=name, user=request.user)]
         changes = (StatusChange.objects.filter(registration__in=ids)
-                   .select_related("registration", "actor").order_by("-created_at", "-id"))
+                   .select_related("registration", "actor").order_by(*NEWEST_FIRST))
         page = self.paginate_queryset(changes)
         return self.get_paginated_response(StatusChangeSerializer(page, many=True).data)
 

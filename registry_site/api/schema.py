@@ -30,6 +30,10 @@ DESCRIPTIONS = {
 EVERY_OPERATION = ("400", "401", "403", "429", "503")
 RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer", "minimum": 0},
                                "description": "Seconds to wait before retrying."}}
+ETAG = {"schema": {"type": "string"}, "description": "The answer's entity tag."}
+IF_NONE_MATCH = {"name": "If-None-Match", "in": "header", "required": False,
+                 "schema": {"type": "string"},
+                 "description": "An ETag you hold: 304 with no body while it is current."}
 LOCATION = {"schema": {"type": "string", "format": "uri"},
             "description": "Where what was created is read (or, for a token, revoked)."}
 # On every answer a rate limit counted: the limit nearest to refusing (throttling.py).
@@ -101,11 +105,28 @@ def _statuses(path: str, operation: dict) -> set[str]:
     return statuses
 
 
+def _conditional(method: str, operation: dict) -> None:
+    """A read's ETag, If-None-Match and 304 (registry_site.middleware)."""
+    if method != "get" or "200" not in operation["responses"]:
+        return
+    ok = operation["responses"]["200"]
+    if ok.get("content", {}).keys() - {"application/json"}:
+        return  # a download, not a JSON read
+    parameters = operation.setdefault("parameters", [])
+    if not any(p["name"] == "If-None-Match" for p in parameters):
+        parameters.append(IF_NONE_MATCH)
+    ok.setdefault("headers", {}).setdefault("ETag", ETAG)
+    operation["responses"].setdefault("304", {"description": "Not modified: the ETag you "
+                                                             "sent is still the current one.",
+                                              "headers": {"ETag": ETAG}})
+
+
 def document_errors(result, generator, request, public):
     """drf-spectacular postprocessing hook: error answers on every operation."""
     result.setdefault("components", {}).setdefault("schemas", {}).update(ERROR_SCHEMAS)
     for path, operations in result.get("paths", {}).items():
-        for operation in operations.values():
+        for method, operation in operations.items():
+            _conditional(method, operation)
             responses = operation["responses"]
             for status in sorted(_statuses(path, operation)):
                 declared = responses.get(status, {})

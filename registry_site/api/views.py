@@ -19,7 +19,7 @@ from registry_site.errors import NotFound
 from registry_site.idempotency import SCHEMA_PARAMETERS as IDEMPOTENCY_PARAMETERS
 from registry_site.idempotency import idempotent, respond_once
 from registry_site.models import ApiToken, AuditEvent, Parameter
-from registry_site.pagination import refuse_unknown_parameters
+from registry_site.pagination import NEWEST_FIRST, refuse_unknown_parameters
 from registry_site.parameters import PARAMETER_SPECS
 from registry_site.permissions import CanRevokeTokens, IsModerator, TokenHasScope, parse_id
 from registry_site.services import token_create, token_revoke, token_revoke_all
@@ -30,6 +30,7 @@ class TokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.Gen
 
     serializer_class = TokenSerializer
     queryset = ApiToken.objects.none()  # names the model for the schema; see get_queryset
+    keyset_orderings = (NEWEST_FIRST,)
 
     def get_permissions(self):
         if self.action == "create":
@@ -47,7 +48,7 @@ class TokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.Gen
         return throttles
 
     def get_queryset(self):
-        return ApiToken.objects.filter(user=self.request.user).order_by("-created_at")
+        return ApiToken.objects.filter(user=self.request.user).order_by(*NEWEST_FIRST)
 
     @extend_schema(request=TokenCreateInputSerializer, responses={201: TokenCreatedSerializer},
                    auth=[], parameters=IDEMPOTENCY_PARAMETERS)
@@ -120,6 +121,7 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [permissions.IsAuthenticated, IsModerator, TokenHasScope]
     required_scopes = {"*": "moderate"}
     query_parameters = {"list": ("action",)}
+    keyset_orderings = (("-id",),)
 
     def get_queryset(self):
         events = AuditEvent.objects.select_related("actor").order_by("-id")

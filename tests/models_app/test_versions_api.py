@@ -151,3 +151,11 @@ def test_two_edits_from_one_etag_one_wins(client_for, user, approved):
     winner = next(a for a in answers if a.status_code == 200)
     assert Registration.objects.get(pk=approved.pk).description == winner.json()["description"]
     assert MetadataChange.objects.count() == 1
+
+
+def test_a_signed_in_list_has_its_own_etag(anon_client, client_for, user, register):
+    register(user, "only-mine")  # pending: its owner sees it, anonymous callers do not
+    anonymous = anon_client.get("/api/v1/models/")
+    mine = client_for(user).get("/api/v1/models/", HTTP_IF_NONE_MATCH=anonymous["ETag"])
+    assert mine.status_code == 200
+    assert [row["name"] for row in mine.json()["results"]] == ["only-mine"]
