@@ -24,6 +24,7 @@ from typing import IO
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
@@ -32,6 +33,7 @@ from models_app.scanning import ScanRefused, scan_artifact
 from registry_site.audit import audit_record
 from registry_site.errors import Conflict, DomainError, Forbidden, NotFound
 from registry_site.parameters import get_parameter
+from registry_site.stats_cache import statistics_changed
 
 CHUNK_SIZE = 1024 * 1024
 # A stored file no row references is an orphan once it is this old: an upload copies its file
@@ -72,6 +74,13 @@ def artifact_for_download(*, registration: Registration) -> Artifact:
     if artifact is None:
         raise NotFound(f"{registration} has no artifact to download.")
     return artifact
+
+
+def artifact_downloaded(*, artifact: Artifact) -> None:
+    """Count one download of ``artifact``: one UPDATE in its own short transaction, so
+    downloads of a popular file wait for each other only for the increment itself."""
+    Artifact.objects.filter(pk=artifact.pk).update(downloads=F("downloads") + 1)
+    statistics_changed()
 
 
 def artifact_upload(*, registration: Registration, user, stream: IO[bytes] | None,

@@ -394,6 +394,8 @@ class Artifact(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     uploaded_at = models.DateTimeField(default=timezone.now)
+    # Whole downloads (a 200, or a 206 from the first byte), moved only with F().
+    downloads = models.BigIntegerField(default=0)
 
     def __str__(self):
         return f"artifact of {self.registration_id} ({self.file_format})"

@@ -12,6 +12,7 @@ from django.utils.dateparse import parse_datetime
 from fees_app.models import LedgerEntry
 from fees_app.selectors import fee_stats
 from models_app.models import (
+    Artifact,
     Category,
     ModelName,
     ModelUser,
@@ -242,7 +243,10 @@ def usage_totals(versions: list[Registration]) -> dict:
         unique = (ModelUser.objects.filter(registration__in=[r.pk for r in versions])
                   .values("user").distinct().count())
     last = [s.last_execution for s in stats if s.last_execution]
+    downloads = (Artifact.objects.filter(registration__in=[r.pk for r in versions])
+                 .aggregate(n=Sum("downloads"))["n"] or 0)
     return {
+        "downloads": downloads,
         "total_executions": total,
         "successful_executions": sum(s.successful_executions for s in stats),
         "failed_executions": sum(s.failed_executions for s in stats),
@@ -295,6 +299,7 @@ def _registry_stats() -> dict:
         "active_models": by_status[Status.APPROVED],
         "pending_models": by_status[Status.PENDING],
         "total_executions": total_executions(),
+        "total_downloads": Artifact.objects.aggregate(n=Sum("downloads"))["n"] or 0,
         "total_fees_collected": LedgerEntry.objects.filter(kind=LedgerEntry.Kind.DEBIT)
         .aggregate(n=Sum("amount"))["n"] or 0,
         "total_registrants": ModelName.objects.values("owner").distinct().count(),

@@ -162,6 +162,7 @@ class UsageStatsSerializer(serializers.Serializer):
     last_execution = serializers.DateTimeField(allow_null=True)
     avg_execution_time_us = serializers.IntegerField()
     unique_users = serializers.IntegerField()
+    downloads = serializers.IntegerField(help_text="Whole downloads of the artifacts.")
 
 
 class ApprovedVersionSerializer(serializers.Serializer):
@@ -180,6 +181,7 @@ class RegistryStatsSerializer(serializers.Serializer):
     active_models = serializers.IntegerField(help_text="Approved registrations.")
     pending_models = serializers.IntegerField()
     total_executions = serializers.IntegerField()
+    total_downloads = serializers.IntegerField(help_text="Whole artifact downloads.")
     total_fees_collected = serializers.IntegerField(help_text="Every fee ever charged.")
     total_registrants = serializers.IntegerField()
     avg_model_size = serializers.IntegerField(help_text="Bytes.")

@@ -6,6 +6,7 @@ import pytest
 from django.core.cache import cache
 
 from models_app.models import Artifact
+from models_app.services import registration_transition
 from registry_site.models import AuditEvent, Parameter
 from registry_site.parameters import cache_key
 from tests.security import factories as f
@@ -218,3 +219,71 @@ def test_zip_with_an_empty_member_is_scanned(client_for, user, register):
     registration = register(user, body, name="empty-member")
     response = put(client_for(user), registration, body)
     assert response.status_code == 201, response.content
+
+
+@pytest.fixture
+def uploaded(client_for, user, register):
+    real = f.safetensors()
+    registration = register(user, real)
+    owner = client_for(user, scopes=["read", "register"])
+    assert put(owner, registration, real).status_code == 201
+    return owner, registration, real
+
+
+def content(response) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def test_a_download_resumes_with_a_range(uploaded):
+    owner, registration, real = uploaded
+    size = len(real)
+    whole = owner.get(url(registration))
+    assert whole["Accept-Ranges"] == "bytes"
+    etag = whole["ETag"]
+    part = owner.get(url(registration), HTTP_RANGE="bytes=10-19")
+    assert part.status_code == 206
+    assert (part["Content-Range"], part["Content-Length"]) == (f"bytes 10-19/{size}", "10")
+    assert content(part) == real[10:20]
+    assert part["Content-Disposition"].startswith("attachment")
+    rest = owner.get(url(registration), HTTP_RANGE="bytes=20-", HTTP_IF_RANGE=etag)
+    assert (rest.status_code, content(rest)) == (206, real[20:])
+    tail = owner.get(url(registration), HTTP_RANGE="bytes=-5")
+    assert content(tail) == real[-5:]
+    beyond = owner.get(url(registration), HTTP_RANGE=f"bytes={size + 10}-")
+    assert beyond.status_code == 416
+    assert beyond["Content-Range"] == f"bytes */{size}"
+    assert (beyond.json()["code"], beyond.json()["size"]) == ("range_not_satisfiable", size)
+
+
+@pytest.mark.parametrize("header", ["bytes=0-1,5-6", "items=0-1", "bytes=9-3", "bytes=-"])
+def test_a_range_it_cannot_serve_gets_the_whole_file(uploaded, header):
+    owner, registration, real = uploaded
+    response = owner.get(url(registration), HTTP_RANGE=header)
+    assert (response.status_code, content(response)) == (200, real)
+
+
+def test_a_stale_if_range_or_a_held_etag(uploaded):
+    owner, registration, real = uploaded
+    stale = owner.get(url(registration), HTTP_RANGE="bytes=0-1", HTTP_IF_RANGE='"other"')
+    assert (stale.status_code, content(stale)) == (200, real)
+    held = owner.get(url(registration),
+                     HTTP_IF_NONE_MATCH=f'"{hashlib.sha256(real).hexdigest()}"')
+    assert (held.status_code, held.content) == (304, b"")
+
+
+def test_downloads_are_counted_once_per_whole_download(uploaded, anon_client, moderator,
+                                                       client):
+    owner, registration, real = uploaded
+    registration_transition(registration=registration, to_status="approved", actor=moderator,
+                            source="admin", reason="checked")
+    etag = owner.get(url(registration))["ETag"]  # 1: a whole download
+    anon_client.get(url(registration), HTTP_RANGE="bytes=0-9")  # 2: a download's first part
+    anon_client.get(url(registration), HTTP_RANGE="bytes=10-")  # its rest: not another
+    anon_client.get(url(registration), HTTP_IF_NONE_MATCH=etag)  # 304: nothing sent
+    assert Artifact.objects.get(registration=registration).downloads == 2
+    stats = anon_client.get(f"/api/v1/models/{registration.name}/stats/").json()
+    assert stats["downloads"] == 2
+    assert anon_client.get("/api/v1/stats/").json()["total_downloads"] == 2
+    page = client.get(f"/models/{registration.name}/").content.decode()
+    assert "<dt>Downloads</dt><dd>2</dd>" in page
+    assert "<dt>Artifact downloads</dt><dd>2</dd>" in page
