@@ -50,6 +50,7 @@ from registry_site.errors import (
     PreconditionFailed,
     Unavailable,
 )
+from registry_site.etags import etag_named
 from registry_site.inputs import validated
 from registry_site.integrity import is_unique_violation
 from registry_site.parameters import get_parameter
@@ -253,8 +254,7 @@ def registration_update(*, registration: Registration, actor, source: str, field
     reason = data.pop("reason")
     with transaction.atomic():
         current = Registration.objects.select_for_update().get(pk=registration.pk)
-        if if_match is not None and if_match.strip() != "*" and current.etag not in [
-                tag.strip() for tag in if_match.split(",")]:
+        if if_match is not None and not etag_named(if_match, current.etag, weak=False):
             raise PreconditionFailed(
                 f"{current} changed since it was read (If-Match {if_match}); read it again.",
                 etag=current.etag)

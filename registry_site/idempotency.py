@@ -16,6 +16,7 @@ nothing about the work (5xx, 429) are not kept: the work rolled back, and a retr
 Keys are per user; ``idempotency_keys_purge`` (a scheduled job) deletes expired ones.
 """
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -94,7 +95,7 @@ def respond_once(view, request, *, user, run):
     with transaction.atomic():
         claim = _claim(user.pk, key_digest, fingerprint, now)
         if claim.status_code is not None:  # answered before
-            return _replay(claim, raw, request)
+            return _replay(claim, raw, request, fingerprint)
         try:
             response = run()
         except Exception as exc:
@@ -112,10 +113,7 @@ def respond_once(view, request, *, user, run):
 
 def _fingerprint(request, secret) -> str:
     """A keyed hash of what makes two requests the same: method, path and body."""
-    data = request.data
-    if hasattr(data, "lists"):  # a form's QueryDict
-        data = dict(data.lists())
-    body = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    body = json.dumps(request.data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       default=str)
     return salted_hmac("registry_site.idempotency.fingerprint",
                        f"{request.method} {request.get_full_path()}\n{body}",
@@ -163,31 +161,24 @@ def _claim(user_id: int, key_digest: str, fingerprint: str, now) -> IdempotencyK
     return found
 
 
-class _waiting_at_most:
+@contextlib.contextmanager
+def _waiting_at_most(seconds: int):
     """On PostgreSQL, lock waits in this block time out after ``seconds`` (lock_timeout,
-    local to the transaction and set back after)."""
-
-    def __init__(self, seconds: int):
-        self.seconds = seconds
-        self.before = None
-
-    def __enter__(self):
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT current_setting('lock_timeout'), "
-                               "set_config('lock_timeout', %s, true)", [f"{self.seconds}s"])
-                self.before = cursor.fetchone()[0]
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if self.before is not None and exc_type is None:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [self.before])
-        return False
+    local to the transaction and set back after; after an error the transaction is over)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('lock_timeout'), "
+                       "set_config('lock_timeout', %s, true)", [f"{seconds}s"])
+        before = cursor.fetchone()[0]
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [before])
 
 
-def _replay(claim: IdempotencyKey, raw: str, request) -> HttpResponse:
-    same = constant_time_compare(claim.fingerprint, _fingerprint(request, settings.SECRET_KEY))
+def _replay(claim: IdempotencyKey, raw: str, request, fingerprint: str) -> HttpResponse:
+    same = constant_time_compare(claim.fingerprint, fingerprint)
     secrets = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
     if not same and not any(constant_time_compare(claim.fingerprint, _fingerprint(request, old))
                             for old in secrets[1:]):
@@ -202,9 +193,9 @@ def _replay(claim: IdempotencyKey, raw: str, request) -> HttpResponse:
             "with a new key.", code="idempotency_key_unreadable")
     headers, body = opened
     response = HttpResponse(body, status=claim.status_code,
-                            content_type=JSONRenderer.media_type if body else None)
+                            content_type=JSONRenderer.media_type)
     if not body:
-        del response["Content-Type"]
+        del response["Content-Type"]  # a 204 has no body to type
     for name, value in headers.items():
         response[name] = value
     response[REPLAYED_HEADER] = "true"

@@ -19,6 +19,7 @@ from models_app.artifacts import (
 )
 from models_app.models import Artifact
 from registry_site.api.created import created
+from registry_site.etags import etag_named
 
 # filename="..." (or filename*=UTF-8''...) in a Content-Disposition header.
 FILENAME_RE = re.compile(r"""filename\*?=(?:UTF-8'')?"?([^";]+)"?""", re.IGNORECASE)
@@ -123,7 +124,7 @@ class ArtifactView(APIView):
         registration = registration_for_artifact(name=name, version=version, user=request.user)
         artifact = artifact_for_download(registration=registration)
         etag = f'"{artifact.sha256}"'
-        if request.headers.get("If-None-Match", "").strip() in (etag, f"W/{etag}", "*"):
+        if etag_named(request.headers.get("If-None-Match"), etag, weak=True):
             response = HttpResponse(status=304)
             response["ETag"] = etag
             return response
